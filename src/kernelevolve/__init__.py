@@ -1,0 +1,3 @@
+"""kernelevolve: search for Triton kernels that are correct and faster than PyTorch."""
+
+__version__ = "0.1.0"

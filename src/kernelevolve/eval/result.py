@@ -1,0 +1,101 @@
+"""The evaluation result: the plain data every other part reads about one candidate."""
+
+from __future__ import annotations
+
+import math
+from enum import Enum
+
+from pydantic import BaseModel, Field
+
+
+class Status(str, Enum):
+    ok = "ok"
+    syntax_error = "syntax_error"
+    compile_error = "compile_error"
+    runtime_error = "runtime_error"
+    mismatch = "mismatch"
+    timeout = "timeout"
+    crash = "crash"
+    rejected = "rejected"
+
+
+class Mismatch(BaseModel):
+    """Where and by how much a candidate's output left the reference."""
+
+    output_index: int = 0
+    max_abs_error: float | None = None
+    max_rel_error: float | None = None
+    mismatched: int = 0
+    total: int = 0
+    first_bad_index: list[int] | None = None
+    got: float | None = None
+    expected: float | None = None
+    atol: float | None = None
+    rtol: float | None = None
+    pattern: str = ""
+
+
+class ShapeTiming(BaseModel):
+    """Timings of one production shape, all taken with the same method in the same worker."""
+
+    shape: str
+    candidate_ms: float
+    eager_ms: float | None = None
+    compile_ms: float | None = None
+    extra_baselines_ms: dict[str, float] = Field(default_factory=dict)
+    speedup: float | None = None  # compile / candidate
+    speedup_eager: float | None = None
+    gbps: float | None = None
+    tflops: float | None = None
+    fraction_of_peak_bandwidth: float | None = None
+    fraction_of_peak_compute: float | None = None
+    method: str = ""
+    wall_ms: float | None = None
+
+
+class CaseResult(BaseModel):
+    """Correctness of one (shape, trial) case."""
+
+    shape: str
+    trial: int
+    distribution: str
+    correct: bool
+    mismatch: Mismatch | None = None
+
+
+class EvalResult(BaseModel):
+    """What happened to one candidate on one problem on one platform.
+
+    A failure is a result: every status other than ``ok`` carries a reason a person can act on,
+    and ``score`` is 0 for anything that is not correct.
+    """
+
+    status: Status
+    correct: bool = False
+    reason: str = ""
+    platform: str = ""
+    device: str = ""
+    speedup: float | None = None
+    speedup_eager: float | None = None
+    timings: list[ShapeTiming] = Field(default_factory=list)
+    cases: list[CaseResult] = Field(default_factory=list)
+    flags: list[str] = Field(default_factory=list)
+    log_tail: str = ""
+    versions: dict[str, str] = Field(default_factory=dict)
+    timing_method: str = ""
+    elapsed_s: float = 0.0
+    source_hash: str = ""
+    problem_hash: str = ""
+
+    @property
+    def score(self) -> float:
+        """Fitness: speedup against torch.compile; 0 when incorrect; 1 where timing means nothing."""
+        if not self.correct:
+            return 0.0
+        if self.speedup is None or not math.isfinite(self.speedup):
+            return 1.0
+        return self.speedup
+
+    @property
+    def is_buggy(self) -> bool:
+        return not self.correct

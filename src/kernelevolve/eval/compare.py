@@ -1,0 +1,118 @@
+"""Compare a candidate's saved outputs with the reference's, in the harness's own process.
+
+Rules (documented in docs/correctness.md): same number of outputs; exact shape and dtype; plain
+``torch.Tensor``; NaN and ±Inf at the same positions; elsewhere ``|out - ref| <= atol + rtol·|ref|``
+with the dtype's tolerances; integer and bool outputs exactly equal. When the reference is so small
+that ``atol`` alone would accept zeros, the relative L2 error must also stay within ``rtol``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from kernelevolve.eval.result import Mismatch
+
+SMALL_SCALE = 10.0  # reference max |x| below SMALL_SCALE·atol: atol alone proves nothing
+
+
+class OutputUnreadable(Exception):
+    """A candidate's output file could not be loaded as plain tensors."""
+
+
+def load_outputs(path: Path) -> list[torch.Tensor]:
+    try:
+        values = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # an untrusted file: any failure to load it is the candidate's
+        raise OutputUnreadable(f"{path.name}: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(values, list):
+        raise OutputUnreadable(f"{path.name}: not a list of tensors")
+    return values
+
+
+def compare(
+    got: list[torch.Tensor], expected: list[torch.Tensor], tolerance: Callable[[str], tuple[float, float]]
+) -> Mismatch | None:
+    """None when every output matches, otherwise the first mismatch with its statistics."""
+    if len(got) != len(expected):
+        return Mismatch(pattern=f"returned {len(got)} outputs, the reference returns {len(expected)}")
+    for index, (out, ref) in enumerate(zip(got, expected)):
+        found = _compare_one(index, out, ref, tolerance)
+        if found is not None:
+            return found
+    return None
+
+
+def _compare_one(index: int, out, ref: torch.Tensor, tolerance) -> Mismatch | None:
+    if type(out) is not torch.Tensor:
+        return Mismatch(output_index=index, pattern=f"output is a {type(out).__name__}, not a plain torch.Tensor")
+    if out.shape != ref.shape:
+        return Mismatch(output_index=index, pattern=f"shape {tuple(out.shape)}, expected {tuple(ref.shape)}")
+    if out.dtype != ref.dtype:
+        return Mismatch(output_index=index, pattern=f"dtype {out.dtype}, expected {ref.dtype}")
+    total = ref.numel()
+    if not (ref.is_floating_point() or ref.is_complex()):
+        bad = out != ref
+        return _report(index, bad, out, ref, total, 0.0, 0.0, "values differ (exact match required)")
+    dtype_name = str(ref.dtype).replace("torch.", "")
+    atol, rtol = tolerance(dtype_name)
+    work = torch.float64 if ref.dtype == torch.float64 else torch.float32
+    o, r = out.to(work), ref.to(work)
+    special = ~torch.isfinite(r) | ~torch.isfinite(o)
+    same_special = (torch.isnan(o) & torch.isnan(r)) | (o == r)
+    bad_special = special & ~same_special
+    if bad_special.any():
+        return _report(index, bad_special, o, r, total, atol, rtol, "NaN/Inf positions differ from the reference")
+    finite = ~special
+    diff = (o - r).abs()
+    bad = finite & (diff > atol + rtol * r.abs())
+    if bad.any():
+        return _report(index, bad, o, r, total, atol, rtol, _pattern(bad, ref.shape))
+    r_f, o_f = r[finite], o[finite]
+    scale = r_f.abs().max().item() if r_f.numel() else 0.0
+    if 0.0 < scale < SMALL_SCALE * atol:
+        rel = ((o_f - r_f).norm() / r_f.norm()).item()
+        if rel > rtol:
+            return Mismatch(
+                output_index=index, total=total, atol=atol, rtol=rtol, max_rel_error=rel,
+                pattern=f"reference values are tiny (max |x| = {scale:.3g}); relative L2 error {rel:.3g} > rtol",
+            )
+    return None
+
+
+def _report(index, bad, o, r, total, atol, rtol, pattern) -> Mismatch:
+    where = torch.nonzero(bad.reshape(r.shape))[0].tolist() if bad.any() else None
+    finite = torch.isfinite(o) & torch.isfinite(r)
+    diff = torch.where(finite, (o.double() - r.double()).abs(), torch.zeros((), dtype=torch.float64))
+    rel = diff / r.double().abs().clamp_min(1e-12)
+    got = expected = None
+    if where is not None:
+        got, expected = float(o[tuple(where)]), float(r[tuple(where)])
+    return Mismatch(
+        output_index=index,
+        max_abs_error=float(diff.max()) if diff.numel() else None,
+        max_rel_error=float(rel.max()) if rel.numel() else None,
+        mismatched=int(bad.sum()),
+        total=total,
+        first_bad_index=where,
+        got=got,
+        expected=expected,
+        atol=atol,
+        rtol=rtol,
+        pattern=pattern,
+    )
+
+
+def _pattern(bad: torch.Tensor, shape: torch.Size) -> str:
+    """A short description of where the errors sit: everywhere, a tail, some rows…"""
+    fraction = bad.float().mean().item()
+    if fraction > 0.99:
+        return "every element is wrong"
+    if bad.dim() >= 1 and bad.shape[-1] > 1:
+        cols = bad.reshape(-1, bad.shape[-1]).any(0)
+        first = int(torch.nonzero(cols)[0])
+        if cols[first:].all() and first > 0:
+            return f"elements from column {first} of {bad.shape[-1]} on are wrong (a ragged tail unhandled?)"
+    return f"{fraction:.1%} of elements are wrong"

@@ -1,0 +1,339 @@
+"""The evaluation harness: one candidate, one problem, one platform -> an EvalResult.
+
+Static checks here; references from a reference worker (cached on disk); the candidate in a
+candidate worker; comparison and every verdict about numbers back here, in the harness's process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from kernelevolve.eval.compare import OutputUnreadable, compare, load_outputs
+from kernelevolve.eval.inputs import Case, cases_for
+from kernelevolve.eval.pool import WorkerCrashed, WorkerPool, WorkerProcess, WorkerTimeout
+from kernelevolve.eval.result import CaseResult, EvalResult, Mismatch, ShapeTiming, Status
+from kernelevolve.eval.sandbox import Redactor
+from kernelevolve.eval.static import check_source
+from kernelevolve.platform import Platform, peak_for
+from kernelevolve.problem import Problem
+
+HARNESS_VERSION = "1"  # bump to invalidate every cached reference and result
+PREPARE_TIMEOUT_S = 900.0  # loading the problem and compiling baselines, before the candidate runs
+IMPLAUSIBLE_SPEEDUP = 10.0
+
+
+class HarnessError(Exception):
+    """The harness itself or the problem failed (not the candidate): the run cannot go on."""
+
+
+@dataclass
+class References:
+    directory: Path
+    cases: dict[str, dict[str, Any]]  # case id -> digest, flops, bytes, dtypes
+    device_name: str
+    versions: dict[str, str]
+    copy_gbps: float | None
+
+
+def source_hash(source: str) -> str:
+    return hashlib.sha256(source.encode()).hexdigest()
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("KERNELEVOLVE_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "kernelevolve"
+    )
+    return Path(base)
+
+
+class Harness:
+    """Evaluates candidates with reusable workers; safe to call from several threads."""
+
+    def __init__(self, platform: Platform, workers: int = 1, timeout_s: float = 180.0, cache_dir: Path | None = None):
+        self.platform = platform
+        self.timeout_s = timeout_s
+        self.redact = Redactor()
+        self.cache_dir = (cache_dir or default_cache_dir()) / "references"
+        self.candidates = WorkerPool("candidate", platform, workers, self.redact)
+        self.references = WorkerPool("reference", platform, 1, self.redact)
+        self._refs: dict[str, References] = {}
+        self._baselines: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> Harness:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.candidates.close()
+        self.references.close()
+
+    # -- references ---------------------------------------------------------------------------------
+    def reference_set(self, problem: Problem) -> References:
+        with self._lock:
+            if problem.hash not in self._refs:
+                self._refs[problem.hash] = self._load_or_compute_references(problem)
+            return self._refs[problem.hash]
+
+    def _load_or_compute_references(self, problem: Problem) -> References:
+        cases = cases_for(problem)
+        key = hashlib.sha256(
+            json.dumps([HARNESS_VERSION, problem.hash, self.platform.name, [c.to_json() for c in cases]]).encode()
+        ).hexdigest()[:24]
+        directory = self.cache_dir / key
+        meta_path = directory / "references.json"
+        if meta_path.is_file():
+            meta = json.loads(meta_path.read_text())
+            return References(directory, meta["cases"], meta["device_name"], meta["versions"], meta["copy_gbps"])
+        staging = Path(tempfile.mkdtemp(prefix="refs-", dir=self._ensure(self.cache_dir)))
+        request = {"op": "reference", "problem": str(problem.path), "trials": problem.trials,
+                   "out_dir": str(staging), "cases": [c.to_json() for c in cases]}
+
+        def use(worker: WorkerProcess) -> tuple[dict[str, Any], WorkerProcess]:
+            worker.send(request)
+            return worker.receive(PREPARE_TIMEOUT_S), worker
+
+        try:
+            reply, worker = self.references.run(use)
+        except (WorkerTimeout, WorkerCrashed) as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise HarnessError(f"computing the reference outputs failed: {exc}") from exc
+        if reply.get("status") == "internal_error":
+            shutil.rmtree(staging, ignore_errors=True)
+            raise HarnessError(f"the reference model failed: {reply['reason']}\n{reply.get('traceback', '')}")
+        meta = {"cases": {c["id"]: c for c in reply["cases"]}, "device_name": worker_device(worker),
+                "versions": worker_versions(worker), "copy_gbps": reply.get("copy_gbps")}
+        (staging / "references.json").write_text(json.dumps(meta))
+        try:
+            staging.rename(directory)
+        except OSError:  # another process cached the same references first: use those
+            shutil.rmtree(staging, ignore_errors=True)
+        return References(directory, meta["cases"], meta["device_name"], meta["versions"], meta["copy_gbps"])
+
+    @staticmethod
+    def _ensure(path: Path) -> Path:
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    # -- one candidate ------------------------------------------------------------------------------
+    def evaluate(self, problem: Problem, source: str, timeout_s: float | None = None) -> EvalResult:
+        started = time.monotonic()
+        result = check_source(source)
+        if result is None:
+            refs = self.reference_set(problem)
+            result = self._run(problem, source, refs, timeout_s or self.timeout_s)
+            result.device = refs.device_name
+            result.versions = refs.versions
+        result.platform = self.platform.name
+        result.source_hash = source_hash(source)
+        result.problem_hash = problem.hash
+        result.reason = self.redact(result.reason)
+        result.elapsed_s = round(time.monotonic() - started, 3)
+        return result
+
+    def _run(self, problem: Problem, source: str, refs: References, timeout_s: float) -> EvalResult:
+        cases = cases_for(problem)
+        baselines = self._missing_baselines(problem) if self.platform.timed else []
+        work = Path(tempfile.mkdtemp(prefix="kernelevolve-eval-"))
+        scratch, out_dir = work / "scratch", work / "outputs"
+        scratch.mkdir()
+        out_dir.mkdir()
+        kernel = scratch / "kernel.py"
+        kernel.write_text(source)
+        request = {
+            "op": "evaluate", "problem": str(problem.path), "trials": problem.trials, "kernel": str(kernel),
+            "scratch": str(scratch), "out_dir": str(out_dir), "cases": [c.to_json() for c in cases],
+            "digests": {cid: meta["digest"] for cid, meta in refs.cases.items()},
+            "timing": self.platform.timed, "baselines": baselines,
+        }
+        try:
+            reply, log_tail = self.candidates.run(lambda w: self._exchange(w, request, timeout_s))
+            if reply["status"] != "ran":
+                return self._failed(reply, log_tail)
+            result = self._judge(problem, cases, refs, reply, out_dir)
+            result.log_tail = log_tail
+            return result
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def _exchange(self, worker: WorkerProcess, request: dict[str, Any], timeout_s: float) -> tuple[dict[str, Any], str]:
+        worker.clear_log()
+        try:
+            worker.send(request)
+            message = worker.receive(PREPARE_TIMEOUT_S)
+            if message.get("event") == "candidate_start":
+                message = worker.receive(timeout_s)
+        except WorkerTimeout:
+            return {"status": "timeout",
+                    "reason": f"the candidate did not finish within {timeout_s:g} s; its worker was killed"}, worker.log_tail()
+        except WorkerCrashed as exc:
+            return {"status": "crash", "reason": f"{exc} (a segfault, an out-of-bounds access or an exit call)"}, worker.log_tail()
+        if message.get("poisoned") or message.get("dirty"):
+            worker.close()  # a CUDA error or a patched process must not judge the next candidate
+        return message, worker.log_tail()
+
+    def _failed(self, reply: dict[str, Any], log_tail: str) -> EvalResult:
+        status = reply["status"]
+        reason = reply.get("reason", "")
+        if status == "internal_error":
+            status, reason = "crash", f"the worker failed outside the candidate's code: {reason}"
+            log_tail = f"{log_tail}\n{reply.get('traceback', '')}"
+        return EvalResult(status=Status(status), reason=reason, log_tail=self.redact(log_tail))
+
+    # -- verdicts -----------------------------------------------------------------------------------
+    def _judge(self, problem: Problem, cases: list[Case], refs: References, reply: dict[str, Any], out_dir: Path) -> EvalResult:
+        case_results: list[CaseResult] = []
+        seen: dict[str, str] = {}  # digest of a candidate output -> the case that produced it
+        for case, row in zip(cases, reply["cases"]):
+            expected = load_outputs(refs.directory / f"{case.id}.pt")
+            for name in row["files"]:
+                try:
+                    got = load_outputs(out_dir / name)
+                except OutputUnreadable as exc:
+                    return EvalResult(status=Status.rejected, reason=f"its outputs are not plain tensors: {exc}")
+                mismatch = compare(got, expected, problem.tolerance)
+                if mismatch is not None:
+                    return self._mismatch(case, name, mismatch, case_results)
+                fingerprint = _fingerprint(got)
+                earlier = seen.get(fingerprint)
+                if earlier is not None and earlier != case.id and refs.cases[earlier]["digest"] != refs.cases[case.id]["digest"]:
+                    return EvalResult(status=Status.rejected,
+                                      reason=f"returns the same output for {earlier} and {case.id}, whose inputs differ")
+                seen[fingerprint] = case.id
+            case_results.append(CaseResult(shape=case.shape, trial=case.trial, distribution=case.dist, correct=True))
+        result = EvalResult(status=Status.ok, correct=True, reason="correct on every case", cases=case_results)
+        if reply.get("timings"):
+            self._score(problem, refs, reply["timings"], out_dir, result)
+        return result
+
+    def _mismatch(self, case: Case, name: str, mismatch: Mismatch, done: list[CaseResult]) -> EvalResult:
+        if name.endswith(".s1.pt"):
+            mismatch.pattern = ("output depends on uninitialised memory: correct with one sentinel fill, wrong with "
+                                "another (elements left unwritten?); " + mismatch.pattern)
+        where = f"shape {case.shape}, trial {case.trial} ({case.dist} inputs)"
+        detail = mismatch.pattern
+        if mismatch.max_abs_error is not None:
+            detail += (f"; {mismatch.mismatched}/{mismatch.total} elements off, max abs error "
+                       f"{mismatch.max_abs_error:.3g}, max rel error {mismatch.max_rel_error:.3g} "
+                       f"(atol {mismatch.atol:g}, rtol {mismatch.rtol:g})")
+            if mismatch.first_bad_index is not None:
+                detail += f"; first at {mismatch.first_bad_index}: got {mismatch.got:.6g}, expected {mismatch.expected:.6g}"
+        failed = CaseResult(shape=case.shape, trial=case.trial, distribution=case.dist, correct=False, mismatch=mismatch)
+        return EvalResult(status=Status.mismatch, reason=f"{where}: output {mismatch.output_index}: {detail}",
+                          cases=[*done, failed])
+
+    def _missing_baselines(self, problem: Problem) -> list[str]:
+        wanted = ["eager", "compile", *problem.extra_baselines]
+        with self._lock:
+            have = [self._baselines.get((problem.hash, s.name), {}) for s in problem.production_shapes]
+        return [b for b in wanted if not all(b in h for h in have)]
+
+    def _score(self, problem: Problem, refs: References, timings: list[dict[str, Any]], out_dir: Path, result: EvalResult) -> None:
+        peak = peak_for(refs.device_name)
+        rows: list[ShapeTiming] = []
+        for row in timings:
+            shape = row["shape"]
+            with self._lock:
+                cached = self._baselines.setdefault((problem.hash, shape), {})
+                for name, timing in row.items():
+                    if name not in ("shape", "candidate"):
+                        cached[name] = timing
+                base = dict(cached)
+            timed_case = next(c for c in cases_for(problem) if c.shape == shape and c.timed)
+            recheck = compare(load_outputs(out_dir / f"{shape}.timed.pt"),
+                              load_outputs(refs.directory / f"{timed_case.id}.pt"), problem.tolerance)
+            if recheck is not None:
+                result.status, result.correct = Status.mismatch, False
+                result.reason = f"shape {shape}: the output produced while timing is wrong: {recheck.pattern}"
+                return
+            meta = refs.cases[timed_case.id]
+            rows.append(self._shape_timing(shape, row["candidate"], base, meta, peak, problem.allow_tf32, refs, result))
+        result.timings = rows
+        result.timing_method = rows[0].method if rows else ""
+        speedups = [r.speedup for r in rows if r.speedup]
+        eager = [r.speedup_eager for r in rows if r.speedup_eager]
+        result.speedup = _geomean(speedups) if len(speedups) == len(rows) else None
+        result.speedup_eager = _geomean(eager) if len(eager) == len(rows) else None
+        if result.speedup and result.speedup > IMPLAUSIBLE_SPEEDUP:
+            result.flags.append(f"review: speedup {result.speedup:.1f}x over torch.compile is implausibly high")
+        clocks = gpu_clocks()
+        if clocks:
+            result.versions["clocks"] = clocks
+
+    def _shape_timing(self, shape, cand, base, meta, peak, allow_tf32: bool, refs: References, result: EvalResult) -> ShapeTiming:
+        t = cand["median_ms"]
+        st = ShapeTiming(shape=shape, candidate_ms=t, method=cand["method"], wall_ms=cand["wall_median_ms"])
+        if "eager" in base:
+            st.eager_ms = base["eager"]["median_ms"]
+            st.speedup_eager = st.eager_ms / t
+        if "compile" in base:
+            st.compile_ms = base["compile"]["median_ms"]
+            st.speedup = st.compile_ms / t
+        st.extra_baselines_ms = {k: v["median_ms"] for k, v in base.items() if k not in ("eager", "compile")}
+        st.gbps = meta["bytes"] / (t * 1e-3) / 1e9
+        if meta["flops"]:
+            st.tflops = meta["flops"] / (t * 1e-3) / 1e12
+        if peak is not None:
+            st.fraction_of_peak_bandwidth = st.gbps / peak.bandwidth_gbps
+            math_dtype = next((d for d in ("bfloat16", "float16") if d in meta["dtypes"]), "float32")
+            key = {"bfloat16": "bf16", "float16": "fp16"}.get(math_dtype, "tf32" if allow_tf32 else "fp32")
+            if st.tflops and key in peak.tflops:
+                st.fraction_of_peak_compute = st.tflops / peak.tflops[key]
+        if refs.copy_gbps and st.gbps > refs.copy_gbps * 1.05:
+            result.flags.append(f"review: shape {shape} moves {st.gbps:.0f} GB/s, above the measured copy "
+                                f"ceiling {refs.copy_gbps:.0f} GB/s (minimum traffic assumed)")
+        if cand["median_ms"] < 0.5 * (cand["wall_median_ms"] - 0.05):
+            result.flags.append(f"review: shape {shape}: CUDA events saw {cand['median_ms']:.4f} ms but the wall "
+                                f"clock {cand['wall_median_ms']:.4f} ms")
+        return st
+
+
+def _fingerprint(outputs: list[Any]) -> str:
+    h = hashlib.sha256()
+    for o in outputs:
+        c = o.contiguous()
+        h.update(str((tuple(c.shape), c.dtype)).encode())
+        if c.numel():
+            h.update(c.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def _geomean(values: list[float]) -> float | None:
+    if not values:
+        return None
+    return math.exp(sum(math.log(v) for v in values) / len(values))
+
+
+def worker_device(worker: WorkerProcess) -> str:
+    return worker.ready.get("device_name", "")
+
+
+def worker_versions(worker: WorkerProcess) -> dict[str, str]:
+    return dict(worker.ready.get("versions", {}))
+
+
+def gpu_clocks() -> str | None:
+    """SM and memory clocks at the end of timing, as nvidia-smi reports them."""
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=clocks.sm,clocks.mem,clocks.max.sm", "--format=csv,noheader"],
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.splitlines()[0] if out else None

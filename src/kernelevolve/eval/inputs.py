@@ -1,0 +1,104 @@
+"""Inputs of one correctness case, made identically in the reference and the candidate worker:
+seeded, drawn from the case's distribution (never all-zero or constant), then moved to the device.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import types
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+
+from kernelevolve.problem import DISTRIBUTIONS, Problem, takes_dist
+
+
+@dataclass(frozen=True)
+class Case:
+    """One call of the model: a shape, a trial number and the seed and distribution it implies."""
+
+    shape: str
+    params: dict[str, Any]
+    trial: int
+    seed: int
+    dist: str
+    timed: bool  # trial 0 of a production shape: also the inputs used for timing
+    sentinel_pair: bool  # call twice with different sentinels in uninitialised memory
+
+    @property
+    def id(self) -> str:
+        return f"{self.shape}.t{self.trial}"
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def cases_for(problem: Problem) -> list[Case]:
+    cases = []
+    for s_index, shape in enumerate(problem.shapes):
+        for trial in range(problem.trials):
+            cases.append(
+                Case(
+                    shape=shape.name,
+                    params=shape.params,
+                    trial=trial,
+                    seed=1000 * (s_index + 1) + trial,
+                    dist=DISTRIBUTIONS[trial % len(DISTRIBUTIONS)],
+                    timed=shape.timed and trial == 0,
+                    sentinel_pair=trial == 0,
+                )
+            )
+    return cases
+
+
+def _redraw(t: torch.Tensor, dist: str, gen: torch.Generator) -> torch.Tensor:
+    """A floating tensor of the same shape and dtype drawn from ``dist``."""
+    shape, dtype = t.shape, t.dtype
+    if dist == "normal":
+        x = torch.randn(shape, generator=gen, dtype=torch.float64)
+    elif dist == "uniform":
+        x = torch.rand(shape, generator=gen, dtype=torch.float64) * 2 - 1
+    elif dist == "heavy_tailed":  # Student-t with 2 degrees of freedom, clipped to stay finite
+        z = torch.randn(shape, generator=gen, dtype=torch.float64)
+        chi = torch.randn((2, *shape), generator=gen, dtype=torch.float64).pow(2).sum(0)
+        x = (z / torch.sqrt(chi / 2 + 1e-12)).clamp(-1e3, 1e3)
+    elif dist == "large":  # large magnitude, kept inside what the dtype holds after a few products
+        scale = 30.0 if dtype == torch.float16 else 1e3
+        x = torch.randn(shape, generator=gen, dtype=torch.float64) * scale
+    else:
+        raise ValueError(f"unknown distribution {dist!r}")
+    return x.to(dtype)
+
+
+def make_inputs(module: types.ModuleType, problem: Problem, case: Case, device: str) -> list[Any]:
+    torch.manual_seed(case.seed)
+    get_inputs = module.get_inputs
+    if takes_dist(get_inputs):
+        inputs = list(get_inputs(**case.params, dist=case.dist))
+    else:
+        inputs = list(get_inputs(**case.params))
+        gen = torch.Generator().manual_seed(case.seed)
+        inputs = [
+            _redraw(x, case.dist, gen) if isinstance(x, torch.Tensor) and x.is_floating_point() else x
+            for x in inputs
+        ]
+    return [x.to(device) if isinstance(x, torch.Tensor) else x for x in inputs]
+
+
+DIGEST_SAMPLES = 1 << 20
+
+
+def digest(values: list[Any]) -> str:
+    """A content hash of the inputs (strided sample of large ones): both workers must have fed the
+    model the same data."""
+    h = hashlib.sha256()
+    for v in values:
+        if isinstance(v, torch.Tensor):
+            flat = v.detach().reshape(-1)
+            sample = flat[:: max(1, flat.numel() // DIGEST_SAMPLES)].contiguous().cpu()
+            h.update(f"{tuple(v.shape)}{v.dtype}".encode())
+            h.update(sample.view(torch.uint8).numpy().tobytes() if sample.numel() else b"")
+        else:
+            h.update(repr(v).encode())
+    return h.hexdigest()

@@ -1,0 +1,195 @@
+"""Worker processes seen from the harness: start, talk to, time out, kill and replace them.
+
+Each worker is a subprocess in its own process group, with a stripped environment and a scratch
+working directory. A hard timeout kills the whole group (never a thread). A worker that crashed,
+hung, was poisoned by a CUDA error or was left dirty by a candidate is replaced on next use.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from kernelevolve.eval.sandbox import Redactor, worker_environment
+from kernelevolve.platform import Platform
+
+START_TIMEOUT_S = 300.0  # importing torch (and CUDA init) on a cold machine
+LOG_TAIL_BYTES = 4000
+
+
+class WorkerError(Exception):
+    """Base of the ways a worker can stop answering."""
+
+
+class WorkerTimeout(WorkerError):
+    pass
+
+
+class WorkerCrashed(WorkerError):
+    pass
+
+
+class WorkerProcess:
+    """One long-lived worker subprocess and its JSON-lines channel."""
+
+    def __init__(self, role: str, platform: Platform, redact: Redactor):
+        self.role = role
+        self.platform = platform
+        self.redact = redact
+        self.home = Path(tempfile.mkdtemp(prefix=f"kernelevolve-{role}-"))
+        self.log_path = self.home / "worker.log"
+        env = worker_environment(os.environ, str(self.home), platform.worker_env())
+        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "kernelevolve.eval.worker", role, platform.device, str(self.log_path)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            cwd=self.home,
+            env=env,
+            start_new_session=True,
+        )
+        self._buffer = b""
+        try:
+            self.ready = self.receive(START_TIMEOUT_S)
+        except WorkerCrashed as exc:
+            raise WorkerCrashed(f"the {role} worker failed to start: {exc}\n{self.log_tail()}") from exc
+        if self.ready.get("event") != "ready":
+            self.kill()
+            raise WorkerCrashed(self.redact(self.ready.get("reason", "worker did not start")))
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def send(self, request: dict[str, Any]) -> None:
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write((json.dumps(request) + "\n").encode())
+            self.proc.stdin.flush()
+        except BrokenPipeError as exc:
+            raise WorkerCrashed(self.exit_description()) from exc
+
+    def receive(self, timeout_s: float) -> dict[str, Any]:
+        """The next message, or WorkerTimeout / WorkerCrashed."""
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        deadline = time.monotonic() + timeout_s
+        while b"\n" not in self._buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.kill()
+                raise WorkerTimeout(f"no answer within {timeout_s:.0f} s")
+            ready, _, _ = select.select([fd], [], [], min(remaining, 1.0))
+            if ready:
+                chunk = os.read(fd, 1 << 16)
+                if not chunk:
+                    self.proc.wait(timeout=10)
+                    raise WorkerCrashed(self.exit_description())
+                self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        try:
+            return json.loads(line)
+        except json.JSONDecodeError as exc:
+            self.kill()
+            raise WorkerCrashed("the worker wrote something that is not a protocol message") from exc
+
+    def exit_description(self) -> str:
+        code = self.proc.poll()
+        if code is None:
+            return "the worker stopped answering"
+        if code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            return f"the worker process was killed by {name}"
+        return f"the worker process exited with status {code} in the middle of a call"
+
+    def log_tail(self) -> str:
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(max(0, f.seek(0, 2) - LOG_TAIL_BYTES))
+                return self.redact(f.read().decode(errors="replace"))
+        except OSError:
+            return ""
+
+    def clear_log(self) -> None:
+        try:
+            with open(self.log_path, "r+b") as f:
+                f.truncate(0)
+        except OSError:
+            pass
+
+    def kill(self) -> None:
+        if self.alive:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait(timeout=30)
+
+    def close(self) -> None:
+        if self.alive:
+            try:
+                self.send({"op": "shutdown"})
+                self.proc.wait(timeout=5)
+            except (WorkerCrashed, subprocess.TimeoutExpired):
+                pass
+        self.kill()
+        shutil.rmtree(self.home, ignore_errors=True)
+
+
+class WorkerPool:
+    """Reusable workers of one role on one platform, handed out one evaluation at a time."""
+
+    def __init__(self, role: str, platform: Platform, size: int = 1, redact: Redactor | None = None):
+        self.role = role
+        self.platform = platform
+        self.size = size
+        self.redact = redact or Redactor()
+        self._idle: list[WorkerProcess] = []
+        self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(size)
+
+    def run(self, use: Callable[[WorkerProcess], Any]) -> Any:
+        """Lend a live worker to ``use``; a worker that failed or must retire is not returned."""
+        with self._slots:
+            worker = self._take()
+            keep = False
+            try:
+                result = use(worker)
+                keep = worker.alive
+                return result
+            finally:
+                if keep:
+                    with self._lock:
+                        self._idle.append(worker)
+                else:
+                    worker.close()
+
+    def _take(self) -> WorkerProcess:
+        with self._lock:
+            while self._idle:
+                worker = self._idle.pop()
+                if worker.alive:
+                    return worker
+                worker.close()
+        return WorkerProcess(self.role, self.platform, self.redact)
+
+    def close(self) -> None:
+        with self._lock:
+            workers, self._idle = self._idle, []
+        for worker in workers:
+            worker.close()

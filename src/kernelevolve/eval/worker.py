@@ -1,0 +1,227 @@
+"""The worker process: ``python -m kernelevolve.eval.worker reference|candidate``.
+
+A *reference* worker computes the problem's outputs and never loads candidate code. A *candidate*
+worker loads one candidate at a time in its scratch directory, runs it under the guard, saves its
+outputs for the parent to compare, and times it against the baselines. Requests and replies are
+JSON lines on private copies of stdin/stdout; fds 0-2 are pointed away so candidate prints cannot
+reach the protocol. It imports only problem, platform and eval internals.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+import traceback
+import types
+from pathlib import Path
+from typing import Any
+
+PROTOCOL_IN = PROTOCOL_OUT = -1
+POISONING = ("CUDA error", "illegal memory access", "device-side assert", "unspecified launch failure",
+             "HIP error", "CUBLAS_STATUS", "cudaError")
+
+
+def send(message: dict[str, Any]) -> None:
+    data = (json.dumps(message) + "\n").encode()
+    while data:
+        data = data[os.write(PROTOCOL_OUT, data):]
+
+
+def _take_protocol_fds(log_path: str) -> None:
+    global PROTOCOL_IN, PROTOCOL_OUT
+    PROTOCOL_IN, PROTOCOL_OUT = os.dup(0), os.dup(1)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+
+
+class CandidateFailure(Exception):
+    """The candidate ended an evaluation early; carries the status and the reason."""
+
+    def __init__(self, status: str, reason: str, poisoned: bool = False):
+        super().__init__(reason)
+        self.status, self.reason, self.poisoned = status, reason, poisoned
+
+
+def classify(exc: BaseException, kernel_path: str) -> CandidateFailure:
+    """Turn an exception raised by candidate code into a status and the lines that decide it."""
+    name = type(exc).__name__
+    module = type(exc).__module__
+    message = str(exc).strip()
+    where = ""
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename == kernel_path:
+            where = f" (kernel.py line {frame.lineno}: {(frame.line or '').strip()})"
+    lines = message.splitlines()
+    short = "\n".join(lines[-12:]) if len(lines) > 12 else message
+    text = f"{name}: {short}{where}"
+    poisoned = any(marker in message for marker in POISONING)
+    if module.startswith("triton") and name in (
+        "CompilationError", "CompileTimeAssertionFailure", "UnsupportedLanguageConstruct",
+        "OutOfResources", "PTXASError", "InterpreterError",
+    ):
+        return CandidateFailure("compile_error", text)
+    return CandidateFailure("runtime_error", text, poisoned=poisoned)
+
+
+def outputs_of(value: Any) -> list[Any]:
+    if isinstance(value, (tuple, list)):
+        return list(value)
+    return [value]
+
+
+class Worker:
+    def __init__(self, role: str, device: str):
+        self.role = role
+        self.device = device
+        self.problems: dict[str, dict[str, Any]] = {}
+        self.guard = None
+        if role == "candidate":
+            from kernelevolve.eval.guard import Guard
+
+            self.guard = Guard(device)
+
+    # -- shared -----------------------------------------------------------------------------------
+    def _problem(self, path: str, trials: int) -> dict[str, Any]:
+        from kernelevolve.problem import import_problem_module, init_inputs, load_problem, reference_class
+
+        problem = load_problem(path, trials)
+        entry = self.problems.get(problem.hash)
+        if entry is None:
+            module = import_problem_module(Path(path))
+            import torch
+
+            init = init_inputs(module)
+            torch.manual_seed(0)
+            model = reference_class(module)(*init).to(self.device)
+            entry = {"problem": problem, "module": module, "init": init, "model": model, "compiled": None}
+            self.problems[problem.hash] = entry
+        return entry
+
+    def _save(self, values: list[Any], path: Path) -> None:
+        import torch
+
+        torch.save([v.detach().cpu() if isinstance(v, torch.Tensor) else v for v in values], path)
+
+    # -- reference --------------------------------------------------------------------------------
+    def reference(self, req: dict[str, Any]) -> dict[str, Any]:
+        import torch
+        from torch.utils.flop_counter import FlopCounterMode
+
+        from kernelevolve.eval.inputs import Case, digest, make_inputs
+
+        entry = self._problem(req["problem"], req["trials"])
+        out_dir = Path(req["out_dir"])
+        cases = []
+        for raw in req["cases"]:
+            case = Case(**raw)
+            inputs = make_inputs(entry["module"], entry["problem"], case, self.device)
+            with torch.no_grad():
+                if case.timed:
+                    counter = FlopCounterMode(display=False)
+                    with counter:
+                        result = entry["model"](*[_clone(x) for x in inputs])
+                    flops = counter.get_total_flops()
+                else:
+                    result, flops = entry["model"](*[_clone(x) for x in inputs]), 0
+            outputs = outputs_of(result)
+            self._save(outputs, out_dir / f"{case.id}.pt")
+            tensors = [x for x in inputs + outputs if isinstance(x, torch.Tensor)]
+            cases.append({
+                "id": case.id,
+                "digest": digest(inputs),
+                "flops": flops,
+                "bytes": sum(t.numel() * t.element_size() for t in tensors),
+                "dtypes": sorted({str(t.dtype).replace("torch.", "") for t in tensors}),
+            })
+        copy_gbps = None
+        if self.device == "cuda":
+            from kernelevolve.eval.timing import copy_bandwidth_gbps
+
+            copy_gbps = copy_bandwidth_gbps()
+        return {"cases": cases, "copy_gbps": copy_gbps}
+
+    # -- candidate --------------------------------------------------------------------------------
+    def evaluate(self, req: dict[str, Any]) -> dict[str, Any]:
+        from kernelevolve.eval.candidate import run_candidate
+
+        entry = self._problem(req["problem"], req["trials"])
+        os.chdir(req["scratch"])
+        try:
+            reply = run_candidate(self, entry, req)
+        except CandidateFailure as failure:
+            reply = {"status": failure.status, "reason": failure.reason, "poisoned": failure.poisoned}
+        # A process whose functions a candidate replaced must not judge the next one.
+        reply["dirty"] = reply.get("dirty", False) or bool(self.guard.patched())
+        return reply
+
+    def compiled(self, entry: dict[str, Any]) -> Any:
+        if entry["compiled"] is None:
+            import torch
+
+            entry["compiled"] = torch.compile(entry["model"])
+        return entry["compiled"]
+
+
+def _clone(x: Any) -> Any:
+    import torch
+
+    return x.clone() if isinstance(x, torch.Tensor) else x
+
+
+def load_candidate(path: str) -> types.ModuleType:
+    spec = importlib.util.spec_from_file_location("kernelevolve_candidate", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["kernelevolve_candidate"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _describe(device: str) -> dict[str, Any]:
+    import platform
+
+    import torch
+    import triton
+
+    name = torch.cuda.get_device_name() if device == "cuda" else platform.processor() or platform.machine()
+    versions = {"python": platform.python_version(), "torch": torch.__version__, "triton": triton.__version__}
+    if device == "cuda":
+        versions["cuda" if torch.version.hip is None else "hip"] = str(torch.version.cuda or torch.version.hip)
+    return {"device_name": name, "versions": versions}
+
+
+def main() -> None:
+    role, device, log_path = sys.argv[1], sys.argv[2], sys.argv[3]
+    _take_protocol_fds(log_path)
+    try:
+        worker = Worker(role, device)
+    except Exception as exc:  # report why the worker cannot start, then stop
+        send({"event": "fatal", "reason": f"worker failed to start: {type(exc).__name__}: {exc}"})
+        return
+    send({"event": "ready", "pid": os.getpid(), **_describe(device)})
+    with os.fdopen(PROTOCOL_IN, "rb", buffering=0) as requests:
+        for line in requests:
+            req = json.loads(line)
+            if req["op"] == "shutdown":
+                return
+            try:
+                reply = worker.reference(req) if req["op"] == "reference" else worker.evaluate(req)
+            except Exception as exc:  # a harness-side failure: the parent reports it as an internal error
+                reply = {"status": "internal_error", "reason": f"{type(exc).__name__}: {exc}",
+                         "traceback": traceback.format_exc()}
+            reply["event"] = "done"
+            send(reply)
+            if reply.get("poisoned") or reply.get("dirty"):
+                return
+
+
+if __name__ == "__main__":
+    # Run the importable module, not this __main__ copy: candidate.py shares its protocol state.
+    from kernelevolve.eval import worker as _worker
+
+    _worker.main()

@@ -65,6 +65,7 @@ class CallRecord:
     compute_ops: list[tuple[str, int, set[int]]] = field(default_factory=list)  # name, max numel read, storages touched
     random_ops: list[str] = field(default_factory=list)
     side_stream_launches: int = 0
+    threads_started: int = 0
 
 
 class _Watch(TorchDispatchMode):
@@ -117,6 +118,7 @@ class Guard:
         self._original_runs = {cls: cls.run for cls in self._launch_classes}
         for cls in self._launch_classes:
             cls.run = self._wrap_run(cls.run)
+        self._wrap_thread_starts()
         self._protected = _protected_objects(triton)
         self._snapshot = self._fingerprint()
 
@@ -142,6 +144,23 @@ class Guard:
 
         run.__kernelevolve_guard__ = True
         return run
+
+    def _wrap_thread_starts(self) -> None:
+        """Count threads a call starts, by either door (threading or the low-level _thread)."""
+        import _thread
+
+        guard = self
+
+        def counted(original):
+            def start(*args, **kwargs):
+                if guard.record is not None and not guard.in_launch:
+                    guard.record.threads_started += 1
+                return original(*args, **kwargs)
+
+            return start
+
+        threading.Thread.start = counted(threading.Thread.start)
+        _thread.start_new_thread = counted(_thread.start_new_thread)
 
     @contextmanager
     def watch(self, sentinel: int) -> Iterator[CallRecord]:
@@ -185,6 +204,9 @@ class Guard:
                 f"draws random numbers ({', '.join(sorted(set(record.random_ops)))}): a candidate must not "
                 "make its own inputs"
             )
+        if record.threads_started:
+            reasons.append(f"starts {record.threads_started} thread(s) during the call: work off the calling "
+                           "thread can escape timing")
         if record.side_stream_launches:
             reasons.append("launches Triton kernels on a side stream, which escapes timing")
         out_keys = {storage_key(o) for o in outputs}
@@ -268,6 +290,7 @@ def _protected_objects(triton: Any) -> dict[str, Callable[[], Any]]:
         "json.dumps": lambda: json.dumps,
         "os.write": lambda: os.write,
         "threading.Thread.start": lambda: threading.Thread.start,
+        "_thread.start_new_thread": lambda: __import__("_thread").start_new_thread,
         "triton.testing.do_bench": lambda: triton.testing.do_bench,
     }
     from kernelevolve.eval import candidate, inputs, timing, worker

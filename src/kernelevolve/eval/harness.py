@@ -33,6 +33,7 @@ from kernelevolve.problem import Problem
 HARNESS_VERSION = "1"  # bump to invalidate every cached reference and result
 PREPARE_TIMEOUT_S = 900.0  # loading the problem and compiling baselines, before the candidate runs
 IMPLAUSIBLE_SPEEDUP = 10.0
+CANARY = "README.kernelevolve"
 
 
 class HarnessError(Exception):
@@ -155,6 +156,7 @@ class Harness:
         out_dir.mkdir()
         kernel = scratch / "kernel.py"
         kernel.write_text(source)
+        (scratch / CANARY).write_text("kernelevolve: candidates must not touch files they did not create\n")
         request = {
             "op": "evaluate", "problem": str(problem.path), "trials": problem.trials, "kernel": str(kernel),
             "scratch": str(scratch), "out_dir": str(out_dir), "cases": [c.to_json() for c in cases],
@@ -163,6 +165,9 @@ class Harness:
         }
         try:
             reply, log_tail = self.candidates.run(lambda w: self._exchange(w, request, timeout_s))
+            if not _scratch_intact(scratch, source):
+                return EvalResult(status=Status.rejected, log_tail=self.redact(log_tail),
+                                  reason="deletes or rewrites files it did not create in its working directory")
             if reply["status"] != "ran":
                 return self._failed(reply, log_tail)
             result = self._judge(problem, cases, refs, reply, out_dir)
@@ -301,6 +306,11 @@ class Harness:
             result.flags.append(f"review: shape {shape}: CUDA events saw {cand['median_ms']:.4f} ms but the wall "
                                 f"clock {cand['wall_median_ms']:.4f} ms")
         return st
+
+
+def _scratch_intact(scratch: Path, source: str) -> bool:
+    kernel, canary = scratch / "kernel.py", scratch / CANARY
+    return canary.is_file() and kernel.is_file() and kernel.read_text() == source
 
 
 def _fingerprint(outputs: list[Any]) -> str:

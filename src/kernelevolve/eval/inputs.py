@@ -44,7 +44,8 @@ def cases_for(problem: Problem) -> list[Case]:
                     params=shape.params,
                     trial=trial,
                     seed=1000 * (s_index + 1) + trial,
-                    dist=DISTRIBUTIONS[trial % len(DISTRIBUTIONS)],
+                    # rotated per shape, so that every distribution is drawn somewhere
+                    dist=DISTRIBUTIONS[(trial + s_index) % len(DISTRIBUTIONS)],
                     timed=shape.timed and trial == 0,
                     sentinel_pair=trial == 0,
                 )

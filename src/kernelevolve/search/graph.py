@@ -53,6 +53,13 @@ class Graph:
             current = self.parent(current.id)
         return chain[::-1]
 
+    def subtree(self, node_id: int) -> list[NodeView]:
+        """node_id and everything below it, parents before children (iterative: lineages run deep)."""
+        order = [self.nodes[node_id]]
+        for node in order:
+            order.extend(self.children(node.id))
+        return order
+
     def best(self) -> NodeView | None:
         good = [n for n in self.nodes.values() if not n.is_buggy]
         return max(good, key=lambda n: (n.score, -n.id), default=None)

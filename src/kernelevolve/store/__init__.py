@@ -1,0 +1,35 @@
+"""The store: run and node metadata in SQL (SQLite by default, any SQLAlchemy URL) and node files
+in an object directory. ``open_store`` is the way in."""
+
+from .claims import new_owner
+from .errors import (
+    InvalidRecordError,
+    ObjectMissingError,
+    ObjectRootMismatchError,
+    RunConflictError,
+    SchemaTooNewError,
+    StoreBusyError,
+    StoreError,
+)
+from .objects import ObjectStore
+from .records import NewNode, NodeRecord, RunRecord, RunSummary, source_hash
+from .store import Store, open_store
+
+__all__ = [
+    "InvalidRecordError",
+    "NewNode",
+    "NodeRecord",
+    "ObjectMissingError",
+    "ObjectRootMismatchError",
+    "ObjectStore",
+    "RunConflictError",
+    "RunRecord",
+    "RunSummary",
+    "SchemaTooNewError",
+    "Store",
+    "StoreBusyError",
+    "StoreError",
+    "new_owner",
+    "open_store",
+    "source_hash",
+]

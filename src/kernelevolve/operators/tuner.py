@@ -1,0 +1,354 @@
+"""The mechanical tuner: a new kernel variant that differs from its parent only in launch and
+compile-time integers (block sizes, num_warps, num_stages, GROUP_SIZE_M, triton.Config values).
+
+Literals are found with ``ast`` and rewritten in place, so formatting and comments survive.
+A parameter moves to a neighbouring value (×2 / ÷2 for powers of two, ±1 for num_stages), one
+or two at a time; moves that raised the score earlier in the same lineage are tried first.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import random
+import re
+import sys
+from collections import defaultdict
+from dataclasses import dataclass
+from functools import lru_cache
+from itertools import combinations
+
+from kernelevolve.operators.base import ExpansionContext, Proposal
+from kernelevolve.search.graph import Graph, NodeView
+
+SiteKey = tuple[str, int]  # (parameter name, its occurrence in source order)
+History = dict[tuple[SiteKey, int], float]  # (site, direction ±1) -> summed score change
+
+
+@dataclass(frozen=True)
+class Domain:
+    """The values a kind of parameter may take."""
+
+    low: int
+    high: int
+    powers_of_two: bool
+
+    def contains(self, value: int) -> bool:
+        in_range = self.low <= value <= self.high
+        return in_range and (not self.powers_of_two or value & (value - 1) == 0)
+
+    def neighbours(self, value: int) -> list[int]:
+        steps = (value // 2, value * 2) if self.powers_of_two else (value - 1, value + 1)
+        return [v for v in steps if v != value and self.contains(v)]
+
+    def within(self, low: int, high: int) -> Domain:
+        return Domain(max(self.low, low), min(self.high, high), self.powers_of_two)
+
+
+BLOCK = Domain(16, 8192, powers_of_two=True)
+WARPS = Domain(1, 16, powers_of_two=True)
+STAGES = Domain(1, 5, powers_of_two=False)
+GROUP = Domain(1, 16, powers_of_two=True)
+
+# Names that are unmistakably tile sizes: BLOCK, BLOCK_SIZE_M, XBLOCK, block_size, TILE_N ...
+_BLOCK_NAME = re.compile(r"[A-Z]?BLOCK(_SIZE)?(_[A-Z0-9]+)?|block(_size)?(_[a-z])?|TILE(_SIZE)?(_[A-Z0-9]+)?")
+_GROUP_NAME = re.compile(r"GROUP(_SIZE)?(_[A-Z])?")
+
+
+def domain_of(name: str) -> Domain | None:
+    """The domain of a tunable parameter name, or None when the name is not clearly a tunable."""
+    if name == "num_warps":
+        return WARPS
+    if name == "num_stages":
+        return STAGES
+    if _GROUP_NAME.fullmatch(name):
+        return GROUP
+    if _BLOCK_NAME.fullmatch(name):
+        return BLOCK
+    return None
+
+
+@dataclass(frozen=True)
+class Site:
+    """One tunable integer literal: its parameter, value and character span in the source."""
+
+    name: str
+    index: int
+    value: int
+    start: int
+    end: int
+    domain: Domain  # the name's domain, narrowed by bounds the kernel asserts
+
+    @property
+    def key(self) -> SiteKey:
+        return (self.name, self.index)
+
+
+@dataclass(frozen=True)
+class Move:
+    site: Site
+    new: int
+
+    @property
+    def direction(self) -> int:
+        return 1 if self.new > self.site.value else -1
+
+
+# --- finding the literals -------------------------------------------------------------------------
+
+
+def _is_int(node: ast.AST | None) -> bool:
+    return isinstance(node, ast.Constant) and type(node.value) is int
+
+
+def _call_name(call: ast.Call) -> str:
+    func = call.func
+    return func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+
+
+def _named_literals(tree: ast.AST) -> list[tuple[str, ast.Constant]]:
+    """(name, literal) pairs where an integer literal is bound to a parameter name."""
+    found: list[tuple[str, ast.AST | None]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.keyword) and node.arg:
+            found.append((node.arg, node.value))
+        elif (
+            isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+        ):
+            found.append((node.targets[0].id, node.value))
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            found.append((node.target.id, node.value))
+        elif isinstance(node, ast.Call) and _call_name(node).endswith("Config"):
+            found += _config_dict_items(node)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            found += _constexpr_defaults(node.args)
+    return [(name, value) for name, value in found if _is_int(value)]
+
+
+def _config_dict_items(call: ast.Call) -> list[tuple[str, ast.AST | None]]:
+    """Entries of the meta-parameter dict of ``triton.Config({...}, ...)``."""
+    dicts = [a for a in call.args if isinstance(a, ast.Dict)]
+    dicts += [k.value for k in call.keywords if k.arg == "kwargs" and isinstance(k.value, ast.Dict)]
+    return [
+        (key.value, value)
+        for d in dicts
+        for key, value in zip(d.keys, d.values)
+        if isinstance(key, ast.Constant) and isinstance(key.value, str)
+    ]
+
+
+def _constexpr_defaults(args: ast.arguments) -> list[tuple[str, ast.AST | None]]:
+    """Defaults of kernel parameters annotated ``tl.constexpr``."""
+    positional = args.posonlyargs + args.args
+    pairs = list(zip(positional[len(positional) - len(args.defaults) :], args.defaults))
+    pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None]
+    return [
+        (arg.arg, default)
+        for arg, default in pairs
+        if arg.annotation is not None and ast.unparse(arg.annotation).endswith("constexpr")
+    ]
+
+
+# ``NAME op LITERAL`` in an assert keeps NAME within (low, high)
+_BOUND_OF = {
+    ast.GtE: lambda v: (v, sys.maxsize),
+    ast.Gt: lambda v: (v + 1, sys.maxsize),
+    ast.LtE: lambda v: (0, v),
+    ast.Lt: lambda v: (0, v - 1),
+}
+
+
+def _asserted(tree: ast.AST) -> list[ast.AST]:
+    """Conditions a kernel states about itself: ``assert c`` and ``tl.static_assert(c, ...)``,
+    split at ``and``."""
+    tests: list[ast.AST] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assert):
+            tests.append(node.test)
+        elif isinstance(node, ast.Call) and _call_name(node) == "static_assert" and node.args:
+            tests.append(node.args[0])
+    return [
+        c
+        for t in tests
+        for c in (t.values if isinstance(t, ast.BoolOp) and isinstance(t.op, ast.And) else [t])
+    ]
+
+
+def _bound(condition: ast.AST) -> tuple[str, int, int] | None:
+    """(name, low, high) from a condition such as ``BLOCK_SIZE >= 128``."""
+    if not (isinstance(condition, ast.Compare) and isinstance(condition.left, ast.Name)):
+        return None
+    if len(condition.ops) != 1 or not _is_int(condition.comparators[0]):
+        return None
+    bound = _BOUND_OF.get(type(condition.ops[0]))
+    return None if bound is None else (condition.left.id, *bound(condition.comparators[0].value))
+
+
+def declared_bounds(tree: ast.AST) -> dict[str, tuple[int, int]]:
+    """Bounds the source asserts on parameter names, e.g. ``tl.static_assert(BLOCK_SIZE >= 128)``."""
+    bounds: dict[str, tuple[int, int]] = {}
+    for name, low, high in filter(None, map(_bound, _asserted(tree))):
+        known_low, known_high = bounds.get(name, (0, sys.maxsize))
+        bounds[name] = (max(known_low, low), min(known_high, high))
+    return bounds
+
+
+def _char_offset(source: str, line_starts: list[int], lineno: int, col_bytes: int) -> int:
+    """ast columns count UTF-8 bytes; text is rewritten by characters."""
+    start = line_starts[lineno - 1]
+    line = source[start : line_starts[lineno] if lineno < len(line_starts) else len(source)]
+    return start + len(line.encode()[:col_bytes].decode())
+
+
+def find_sites(source: str) -> list[Site]:
+    """Every tunable literal of ``source`` in source order. Raises SyntaxError if it does not parse."""
+    tree = ast.parse(source)
+    bounds = declared_bounds(tree)
+    literals = []
+    for name, lit in _named_literals(tree):
+        domain = domain_of(name)
+        if domain is not None:
+            domain = domain.within(*bounds.get(name, (0, sys.maxsize)))
+            if domain.contains(lit.value):
+                literals.append((name, lit, domain))
+    literals.sort(key=lambda item: (item[1].lineno, item[1].col_offset))
+    line_starts = [0] + [m.end() for m in re.finditer(r"\r\n|\r|\n", source)]
+    seen: dict[str, int] = defaultdict(int)
+    sites = []
+    for name, lit, domain in literals:
+        start = _char_offset(source, line_starts, lit.lineno, lit.col_offset)
+        end = _char_offset(source, line_starts, lit.end_lineno, lit.end_col_offset)
+        sites.append(Site(name, seen[name], lit.value, start, end, domain))
+        seen[name] += 1
+    return sites
+
+
+def tunable_parameters(source: str) -> dict[str, list[int]]:
+    """Each tunable parameter name with its values, one per occurrence in source order."""
+    params: dict[str, list[int]] = defaultdict(list)
+    for site in find_sites(source):
+        params[site.name].append(site.value)
+    return dict(params)
+
+
+def rewrite(source: str, moves: tuple[Move, ...]) -> str:
+    """``source`` with each moved literal replaced by its new value, every other character kept."""
+    for move in sorted(moves, key=lambda m: m.site.start, reverse=True):
+        source = source[: move.site.start] + str(move.new) + source[move.site.end :]
+    return source
+
+
+def source_hash(source: str) -> str:
+    return hashlib.sha256(source.encode()).hexdigest()
+
+
+# --- learning from the lineage --------------------------------------------------------------------
+
+
+@lru_cache(maxsize=4096)  # a family's sources are compared again at every expansion
+def _sites_or_none(source: str) -> tuple[Site, ...] | None:
+    try:
+        return tuple(find_sites(source))
+    except (SyntaxError, ValueError):  # ValueError: null bytes, on Python < 3.12
+        return None
+
+
+def tuning_step(parent_source: str, child_source: str) -> tuple[Move, ...] | None:
+    """The moves that turn parent into child when the child differs only in tunable literals."""
+    before, after = _sites_or_none(parent_source), _sites_or_none(child_source)
+    if before is None or after is None or [s.key for s in before] != [s.key for s in after]:
+        return None
+    moves = tuple(Move(b, a.value) for b, a in zip(before, after) if a.value != b.value)
+    if not moves or rewrite(parent_source, moves) != child_source:
+        return None
+    return moves
+
+
+def lineage_history(graph: Graph, node: NodeView) -> History:
+    """Score change credited to each (site, direction) over the pure tuning steps of the family."""
+    history: History = defaultdict(float)
+    for child in graph.subtree(graph.lineage(node.id)[0].id):
+        parent = graph.parent(child.id)
+        moves = None if parent is None else tuning_step(parent.source, child.source)
+        for move in moves or ():
+            history[(move.site.key, move.direction)] += child.score - parent.score
+    return history
+
+
+# --- choosing the variant -------------------------------------------------------------------------
+
+
+def ranked_candidates(sites: list[Site], history: History, rng: random.Random) -> list[tuple[Move, ...]]:
+    """Single and paired moves: those that helped before first (by gain), then untried ones
+    (singles before pairs, in random order), then those that hurt."""
+    moves = [Move(site, value) for site in sites for value in site.domain.neighbours(site.value)]
+    candidates = [(m,) for m in moves]
+    candidates += [(a, b) for a, b in combinations(moves, 2) if a.site.key != b.site.key]
+    rng.shuffle(candidates)
+
+    def rank(candidate: tuple[Move, ...]) -> tuple[int, float, int]:
+        gain = candidate_gain(candidate, history)
+        bucket = 0 if gain > 0 else 1 if gain == 0 else 2
+        return (bucket, -gain, len(candidate))
+
+    return sorted(candidates, key=rank)
+
+
+def candidate_gain(candidate: tuple[Move, ...], history: History) -> float:
+    return sum(history.get((m.site.key, m.direction), 0.0) for m in candidate)
+
+
+def describe(candidate: tuple[Move, ...], sites: list[Site]) -> str:
+    """``BLOCK_SIZE 1024->512, num_warps 4->8``; names that occur more than once get ``[index]``."""
+    counts = defaultdict(int)
+    for site in sites:
+        counts[site.name] += 1
+
+    def label(site: Site) -> str:
+        return site.name if counts[site.name] == 1 else f"{site.name}[{site.index}]"
+
+    return ", ".join(f"{label(m.site)} {m.site.value}->{m.new}" for m in candidate)
+
+
+class Tuner:
+    """Operator that rewrites a parent kernel's tunable integers into an untried neighbour."""
+
+    name = "tuner"
+
+    def propose(self, ctx: ExpansionContext) -> Proposal:
+        if ctx.parent is None or not ctx.parent.source:
+            return self._nothing("the tuner rewrites an existing kernel and there is no parent source")
+        try:
+            sites = find_sites(ctx.parent.source)
+        except (SyntaxError, ValueError) as err:
+            return self._nothing(f"the parent kernel does not parse: {err}")
+        if not sites:
+            return self._nothing(
+                "no tunable parameter in the parent kernel (integer literals for block sizes, "
+                "num_warps, num_stages, GROUP_SIZE_M or triton.Config values)"
+            )
+        history = lineage_history(ctx.graph, ctx.parent)
+        tried = ctx.graph.source_hashes()
+        candidates = ranked_candidates(sites, history, ctx.rng)
+        for candidate in candidates:
+            source = rewrite(ctx.parent.source, candidate)
+            if source_hash(source) not in tried:
+                return Proposal(source, self.name, self._reason(candidate, sites, history))
+        names = ", ".join(sorted({s.name for s in sites}))
+        return self._nothing(
+            f"all {len(candidates)} variants one or two steps away in {names} were already tried"
+        )
+
+    def _nothing(self, reason: str) -> Proposal:
+        return Proposal(None, self.name, reason)
+
+    def _reason(self, candidate: tuple[Move, ...], sites: list[Site], history: History) -> str:
+        return f"{describe(candidate, sites)} ({_motive(candidate_gain(candidate, history))})"
+
+
+def _motive(gain: float) -> str:
+    if gain > 0:
+        return "continuing what raised the score in this lineage"
+    if gain < 0:
+        return "the untried neighbours left went against this lineage's history"
+    return "an untried neighbour"

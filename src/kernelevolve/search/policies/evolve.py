@@ -1,0 +1,88 @@
+"""Evolutionary selection: a population split into islands, tournaments within an island,
+and periodic migration of an island's best into the next island of a ring.
+
+A node's island is ``tags["island"]``; untagged roots (seeds) are dealt round-robin in id order
+and untagged children inherit their parent's island. Every selection returns the island its
+child belongs to, so islands stay separate populations: a parent comes from the child's own
+island except on migration, where it is the donor island's best.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from kernelevolve.search.graph import Graph, NodeView
+from kernelevolve.search.policies.base import Selection, breadth_first, drafts, fitness_key
+
+
+def island_members(graph: Graph, n_islands: int) -> list[list[NodeView]]:
+    """The nodes of each island, in id order."""
+    island: dict[int, int] = {}
+    roots = sorted(graph.roots(), key=lambda n: n.id)
+    dealt = {n.id: i % n_islands for i, n in enumerate(roots)}
+    for node in breadth_first(graph):
+        inherited = island[node.parent_id] if node.parent_id in island else dealt[node.id]
+        island[node.id] = int(node.tags.get("island", inherited)) % n_islands
+    members: list[list[NodeView]] = [[] for _ in range(n_islands)]
+    for node_id in sorted(island):
+        members[island[node_id]].append(graph.nodes[node_id])
+    return members
+
+
+@dataclass
+class EvolvePolicy:
+    """Islands visited in rotation; every ``migration_interval``-th selection is a migration
+    into the next receiving island (receivers rotate too), from its ring predecessor. A donor's
+    best that the receiver already holds a child of is not sent again; that turn breeds as usual."""
+
+    n_islands: int = 4
+    migration_interval: int = 10
+    tournament_size: int = 3
+    name: str = field(default="evolve", init=False, repr=False)
+    _selections: int = field(default=0, init=False, repr=False)
+    _turns: int = field(default=0, init=False, repr=False)
+    _migrations: int = field(default=0, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        for option in ("n_islands", "migration_interval", "tournament_size"):
+            if getattr(self, option) < 1:
+                raise ValueError(f"evolve {option} must be >= 1, got {getattr(self, option)}")
+
+    def select(self, graph: Graph, k: int, rng: random.Random) -> list[Selection]:
+        if not graph:
+            return drafts(k, [{"island": self._next_island()} for _ in range(k)])
+        members = island_members(graph, self.n_islands)
+        return [self._select_one(members, rng) for _ in range(k)]
+
+    def _select_one(self, members: list[list[NodeView]], rng: random.Random) -> Selection:
+        self._selections += 1
+        if self._selections % self.migration_interval == 0 and self.n_islands > 1:
+            migration = self._migrate(members)
+            if migration is not None:
+                return migration
+        island = self._next_island()
+        # An island nobody has reached yet (fewer seeds than islands) starts from the whole population.
+        pool = members[island] or [n for group in members for n in group]
+        return Selection(self._tournament(pool, rng), {"island": island})
+
+    def _migrate(self, members: list[list[NodeView]]) -> Selection | None:
+        receiver = self._migrations % self.n_islands
+        self._migrations += 1
+        donor = (receiver - 1) % self.n_islands
+        working = [n for n in members[donor] if not n.is_buggy]
+        if not working:
+            return None
+        best = max(working, key=fitness_key)
+        if any(n.parent_id == best.id for n in members[receiver]):
+            return None  # already brought over: another copy would only speed up a takeover
+        return Selection(best, {"island": receiver, "migrated_from": donor})
+
+    def _next_island(self) -> int:
+        island = self._turns % self.n_islands
+        self._turns += 1
+        return island
+
+    def _tournament(self, pool: list[NodeView], rng: random.Random) -> NodeView:
+        contestants = rng.sample(pool, min(self.tournament_size, len(pool)))
+        return max(contestants, key=fitness_key)

@@ -1,0 +1,31 @@
+"""The typed errors the store raises; the CLI turns each into one line and the way out."""
+
+from __future__ import annotations
+
+
+class StoreError(Exception):
+    """Anything the store refuses or cannot do."""
+
+
+class SchemaTooNewError(StoreError):
+    """The database was written by a newer kernelevolve than this one."""
+
+
+class RunConflictError(StoreError):
+    """A run of that name already exists for a different problem."""
+
+
+class InvalidRecordError(StoreError):
+    """A value the store will not record: a bad name, a NaN score, an unknown parent…"""
+
+
+class StoreBusyError(StoreError):
+    """A write kept failing on locks or serialization conflicts after every retry."""
+
+
+class ObjectMissingError(StoreError):
+    """A node's object file is not where its row says it is."""
+
+
+class ObjectRootMismatchError(StoreError):
+    """The object directory belongs to another database."""

@@ -1,0 +1,85 @@
+"""Schema versions: the ordered list of migrations and the runner that applies pending ones on open.
+
+Version N of the schema is what ``MIGRATIONS[:N]`` builds. A database records each applied version
+in ``schema_version``; opening it applies the missing ones in one transaction and never recreates a
+table. A database with a version above ``LATEST_VERSION`` was written by a newer kernelevolve and is
+refused.
+
+Adding a migration: append a function; never edit an applied one. Migration 1 builds its tables
+from ``schema.py``, which is still version 1; the first migration that changes a table must first
+freeze version 1's definitions here (the tests open a version-1 database file and a fresh one, so a
+forgotten freeze or a table change without a migration fails them).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from kernelevolve import __version__
+
+from . import schema
+from .database import Database
+from .errors import SchemaTooNewError
+
+# Any constant works: it only has to be the same for every kernelevolve that migrates this schema.
+_PG_MIGRATION_LOCK = 0x6B65766F
+
+
+def _v1_create_tables(conn: Connection) -> None:
+    tables = [t for t in schema.metadata.sorted_tables if t is not schema.schema_version]
+    schema.metadata.create_all(conn, tables=tables)
+    conn.execute(sa.insert(schema.store_meta).values(key="store_id", value=uuid.uuid4().hex))
+    conn.execute(sa.insert(schema.id_counters).values(name="node", next_value=1))
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1_create_tables]
+LATEST_VERSION = len(MIGRATIONS)
+
+
+def current_version(conn: Connection) -> int:
+    """The highest applied version; 0 for an empty database."""
+    if not sa.inspect(conn).has_table(schema.schema_version.name):
+        return 0
+    return conn.execute(sa.select(sa.func.max(schema.schema_version.c.version))).scalar() or 0
+
+
+def migrate(db: Database) -> int:
+    """Bring the database to LATEST_VERSION; return the version it had before."""
+    with db.reading() as conn:
+        found = current_version(conn)
+    _refuse_newer(db.display_url, found)
+    if found == LATEST_VERSION:
+        return found
+    return db.write(lambda conn: _apply_pending(conn, db.display_url))
+
+
+def _apply_pending(conn: Connection, display_url: str) -> int:
+    if conn.dialect.name == "postgresql":
+        # Two processes opening a fresh database at once must not both create the tables.
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
+    schema.schema_version.create(conn, checkfirst=True)
+    found = current_version(conn)
+    _refuse_newer(display_url, found)
+    for version in range(found + 1, LATEST_VERSION + 1):
+        MIGRATIONS[version - 1](conn)
+        conn.execute(
+            sa.insert(schema.schema_version).values(
+                version=version,
+                applied_at=datetime.now(timezone.utc),
+                kernelevolve_version=__version__,
+            )
+        )
+    return found
+
+
+def _refuse_newer(display_url: str, found: int) -> None:
+    if found > LATEST_VERSION:
+        raise SchemaTooNewError(
+            f"{display_url} has schema version {found}, but kernelevolve {__version__} knows "
+            f"versions up to {LATEST_VERSION}: upgrade kernelevolve to open this store"
+        )

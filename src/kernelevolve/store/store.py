@@ -1,0 +1,321 @@
+"""The store's public face: ``open_store`` and ``Store``, what the controller and the CLI call.
+
+A store is a metadata database (any SQLAlchemy URL; SQLite by default) plus an object directory.
+Sharing a run between processes or hosts is opening the same URL (and object directory).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from . import claims
+from .database import Database
+from .errors import InvalidRecordError, RunConflictError
+from .migrations import migrate
+from .nodes import record_nodes, reserve_ids
+from .objects import ObjectStore, check_name, read_json, read_text
+from .records import NewNode, NodeRecord, RunRecord, RunSummary, check_json
+from .schema import eval_cache, nodes, runs, store_meta
+from .tree import lineage_query, subtree_query
+
+STORE_ENV = "KERNELEVOLVE_STORE"
+DEFAULT_ROOT = Path(".kernelevolve")
+
+
+def open_store(url: str | None = None, root: Path | None = None) -> Store:
+    """Open (creating and migrating as needed) the store at ``url``.
+
+    ``url`` None: ``$KERNELEVOLVE_STORE``, else SQLite at ``<root>/kernelevolve.db``. ``root``
+    None: the SQLite file's folder for a SQLite URL, else ``.kernelevolve`` in the working
+    directory. Objects live in ``<root>/objects``.
+    """
+    url = url or os.environ.get(STORE_ENV) or None
+    if url is None:
+        root = Path(root if root is not None else DEFAULT_ROOT).resolve()
+        url = f"sqlite:///{root / 'kernelevolve.db'}"
+    elif root is None:
+        parsed = make_url(url)
+        is_file = parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:")
+        root = Path(parsed.database).resolve().parent if is_file else DEFAULT_ROOT.resolve()
+    return Store(url, ObjectStore(Path(root) / "objects"))
+
+
+class Store:
+    """Runs, their nodes, evaluation cache and step claims, over one database and one directory."""
+
+    def __init__(self, url: str, objects: ObjectStore):
+        self.url = url
+        self.objects = objects
+        self._db = Database(url)
+        try:
+            migrate(self._db)
+            with self._db.reading() as conn:
+                store_id = conn.execute(
+                    sa.select(store_meta.c.value).where(store_meta.c.key == "store_id")
+                ).scalar_one()
+            self.objects.bind(store_id)
+        except BaseException:
+            self._db.close()
+            raise
+
+    def __repr__(self) -> str:
+        return f"Store({self._db.display_url!r}, objects={str(self.objects.root)!r})"
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # runs
+
+    def ensure_run(
+        self, name: str, problem_path: str, problem_hash: str, platform: str, config: dict[str, Any]
+    ) -> RunRecord:
+        """Create the run, or return the existing one of that name if it is for the same problem."""
+        check_name(name, "run name")
+        check_json(config, "run config")
+
+        def create_or_get(conn: sa.Connection) -> RunRecord:
+            row = conn.execute(sa.select(runs).where(runs.c.name == name)).mappings().first()
+            if row is None:
+                now = datetime.now(timezone.utc)
+                values = dict(name=name, problem_path=str(problem_path), problem_hash=problem_hash,
+                              platform=platform, config=config, status="created",
+                              created_at=now, updated_at=now)
+                run_id = conn.execute(sa.insert(runs).values(**values)).inserted_primary_key[0]
+                return RunRecord.from_row({"id": run_id, **values})
+            run = RunRecord.from_row(row)
+            if run.problem_hash != problem_hash:
+                raise RunConflictError(
+                    f"run {name!r} exists for another problem ({run.problem_path}, hash "
+                    f"{run.problem_hash[:12]}); this one is {problem_path} (hash "
+                    f"{problem_hash[:12]}): choose another run name"
+                )
+            return run
+
+        try:
+            return self._db.write(create_or_get)
+        except sa.exc.IntegrityError:
+            # Another process created it between our read and insert; now it is there to read.
+            return self._db.write(create_or_get)
+
+    def get_run(self, name: str) -> RunRecord | None:
+        with self._db.reading() as conn:
+            row = conn.execute(sa.select(runs).where(runs.c.name == name)).mappings().first()
+        return None if row is None else RunRecord.from_row(row)
+
+    def list_runs(self) -> list[RunSummary]:
+        good = sa.not_(nodes.c.is_buggy)
+        per_run = (
+            sa.select(
+                nodes.c.run_id,
+                sa.func.count().label("node_count"),
+                sa.func.sum(sa.case((nodes.c.is_buggy, 1), else_=0)).label("buggy_count"),
+                sa.func.max(sa.case((good, nodes.c.score))).label("best_score"),
+            )
+            .group_by(nodes.c.run_id)
+            .subquery()
+        )
+        query = (
+            sa.select(runs, per_run.c.node_count, per_run.c.buggy_count, per_run.c.best_score)
+            .outerjoin(per_run, per_run.c.run_id == runs.c.id)
+            .order_by(runs.c.id)
+        )
+        with self._db.reading() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [
+            RunSummary(
+                run=RunRecord.from_row(row),
+                node_count=int(row["node_count"] or 0),
+                buggy_count=int(row["buggy_count"] or 0),
+                best_score=row["best_score"],
+            )
+            for row in rows
+        ]
+
+    def set_run_status(self, run_id: int, status: str) -> None:
+        def update(conn: sa.Connection) -> None:
+            now = datetime.now(timezone.utc)
+            done = conn.execute(
+                sa.update(runs).where(runs.c.id == run_id).values(status=status, updated_at=now)
+            )
+            if done.rowcount != 1:
+                raise InvalidRecordError(f"no run with id {run_id}")
+
+        self._db.write(update)
+
+    # nodes
+
+    def add_node(
+        self,
+        run_id: int,
+        parent_id: int | None,
+        operator: str,
+        source: str,
+        result: dict[str, Any],
+        score: float,
+        is_buggy: bool,
+        status: str,
+        metrics: dict[str, Any],
+        tags: dict[str, Any],
+        overview: str,
+        objects: dict[str, str] | None = None,
+        claim_id: int | None = None,
+    ) -> NodeRecord:
+        """Record one evaluated candidate: files first, then its row (completing ``claim_id``)."""
+        node = NewNode(id=0, parent_id=parent_id, operator=operator, source=source, result=result,
+                       score=score, is_buggy=is_buggy, status=status, metrics=metrics, tags=tags,
+                       overview=overview, objects=dict(objects or {}))
+        run = self._run_by_id(run_id)
+        node = replace(node, id=self.reserve_node_ids(1)[0])
+        row = record_nodes(self._db, self.objects, run.id, run.name, [node], claim_id)[0]
+        return NodeRecord.from_row(row, self.objects)
+
+    def reserve_node_ids(self, count: int) -> range:
+        """Ids for ``add_nodes_bulk``; each id is handed out once per database."""
+        return self._db.write(lambda conn: reserve_ids(conn, count))
+
+    def add_nodes_bulk(self, run_id: int, new_nodes: Sequence[NewNode]) -> list[int]:
+        """Record many nodes in one transaction (imports, benchmarks); return their ids.
+
+        Ids come from ``reserve_node_ids``; a parent is an earlier node of the run or an earlier
+        entry of ``new_nodes``. Files are written first, as for ``add_node``.
+        """
+        if not new_nodes:
+            return []
+        run = self._run_by_id(run_id)
+        rows = record_nodes(self._db, self.objects, run.id, run.name, new_nodes)
+        return [row["id"] for row in rows]
+
+    def nodes(self, run_id: int) -> list[NodeRecord]:
+        return self._node_records(sa.select(nodes).where(nodes.c.run_id == run_id).order_by(nodes.c.id))
+
+    def node(self, node_id: int) -> NodeRecord | None:
+        found = self._node_records(sa.select(nodes).where(nodes.c.id == node_id))
+        return found[0] if found else None
+
+    def count_nodes(self, run_id: int) -> int:
+        with self._db.reading() as conn:
+            return int(conn.execute(
+                sa.select(sa.func.count()).select_from(nodes).where(nodes.c.run_id == run_id)
+            ).scalar_one())
+
+    def best(self, run_id: int) -> NodeRecord | None:
+        """The highest-scoring non-buggy node; ties go to the lowest id."""
+        found = self._node_records(
+            sa.select(nodes)
+            .where(nodes.c.run_id == run_id, sa.not_(nodes.c.is_buggy))
+            .order_by(nodes.c.score.desc(), nodes.c.id)
+            .limit(1)
+        )
+        return found[0] if found else None
+
+    def lineage(self, node_id: int) -> list[NodeRecord]:
+        """The chain of ancestors, root first, ending with the node itself; [] if unknown."""
+        return self._node_records(lineage_query(node_id))
+
+    def subtree(self, node_id: int) -> list[NodeRecord]:
+        """The node and all its descendants, in id order; [] if unknown."""
+        return self._node_records(subtree_query(node_id))
+
+    def best_across_runs(
+        self, problem_hash: str, limit: int = 5, exclude_run_id: int | None = None
+    ) -> list[NodeRecord]:
+        """The best non-buggy nodes of every run on this problem: seeds for a warm start."""
+        query = (
+            sa.select(nodes)
+            .join(runs, runs.c.id == nodes.c.run_id)
+            .where(runs.c.problem_hash == problem_hash, sa.not_(nodes.c.is_buggy))
+            .order_by(nodes.c.score.desc(), nodes.c.id)
+            .limit(limit)
+        )
+        if exclude_run_id is not None:
+            query = query.where(nodes.c.run_id != exclude_run_id)
+        return self._node_records(query)
+
+    def read_source(self, node: NodeRecord) -> str:
+        return read_text(node.kernel_path)
+
+    def read_result(self, node: NodeRecord) -> dict[str, Any]:
+        return read_json(node.result_path)
+
+    def read_object(self, node: NodeRecord, name: str) -> str:
+        """An extra named object of the node (prompt.md, reply.md …)."""
+        if name not in node.objects:
+            raise InvalidRecordError(f"node {node.id} has no object {name!r}")
+        return read_text(node.objects[name])
+
+    # evaluation cache
+
+    def cached_result(self, key: str) -> dict[str, Any] | None:
+        with self._db.reading() as conn:
+            return conn.execute(
+                sa.select(eval_cache.c.result).where(eval_cache.c.key == key)
+            ).scalar_one_or_none()
+
+    def put_cached_result(self, key: str, result: dict[str, Any]) -> None:
+        """Store (or replace) the result under ``key``, which the caller builds from everything
+        that changes the answer: source hash, problem hash, platform, versions."""
+        check_json(result, "cached result")
+        if len(key) > eval_cache.c.key.type.length:
+            raise InvalidRecordError(f"cache key longer than {eval_cache.c.key.type.length} characters")
+
+        def put(conn: sa.Connection) -> None:
+            now = datetime.now(timezone.utc)
+            done = conn.execute(
+                sa.update(eval_cache).where(eval_cache.c.key == key).values(result=result, created_at=now)
+            )
+            if done.rowcount == 0:
+                conn.execute(sa.insert(eval_cache).values(key=key, result=result, created_at=now))
+
+        try:
+            self._db.write(put)
+        except sa.exc.IntegrityError:
+            self._db.write(put)  # a concurrent writer inserted the key first: update it now
+
+    # step-budget claims
+
+    def claim_slot(
+        self, run_id: int, owner: str, max_steps: int,
+        stale_after_s: float = claims.DEFAULT_STALE_AFTER_S,
+    ) -> int | None:
+        """A claim id if evaluated nodes + live claims < max_steps, else None (budget spent)."""
+        return self._db.write(
+            lambda conn: claims.claim_slot(
+                conn, run_id, owner, max_steps, stale_after_s, datetime.now(timezone.utc)
+            )
+        )
+
+    def release_claim(self, claim_id: int) -> None:
+        """Give back a claim whose candidate will not be recorded; releasing twice is harmless."""
+        self._db.write(lambda conn: claims.release_claim(conn, claim_id))
+
+    def heartbeat(self, owner: str) -> None:
+        """Keep every claim of ``owner`` alive for another ``stale_after_s``."""
+        self._db.write(lambda conn: claims.heartbeat(conn, owner, datetime.now(timezone.utc)))
+
+    # internals
+
+    def _run_by_id(self, run_id: int) -> RunRecord:
+        with self._db.reading() as conn:
+            row = conn.execute(sa.select(runs).where(runs.c.id == run_id)).mappings().first()
+        if row is None:
+            raise InvalidRecordError(f"no run with id {run_id}")
+        return RunRecord.from_row(row)
+
+    def _node_records(self, query: sa.Select) -> list[NodeRecord]:
+        with self._db.reading() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [NodeRecord.from_row(row, self.objects) for row in rows]

@@ -122,7 +122,14 @@ def _named_literals(tree: ast.AST) -> list[tuple[str, ast.Constant]]:
             found += _config_dict_items(node)
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             found += _constexpr_defaults(node.args)
-    return [(name, value) for name, value in found if _is_int(value)]
+    return [(name, literal) for name, value in found for literal in _branches(value) if _is_int(literal)]
+
+
+def _branches(value: ast.AST | None) -> list[ast.AST | None]:
+    """The values a name may be bound to: both arms of ``4 if block <= 2048 else 8``."""
+    if isinstance(value, ast.IfExp):
+        return _branches(value.body) + _branches(value.orelse)
+    return [value]
 
 
 def _config_dict_items(call: ast.Call) -> list[tuple[str, ast.AST | None]]:

@@ -1,0 +1,38 @@
+"""Shared fixtures: a warm interpreter harness, and the GPU marker's skip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_collection_modifyitems(config, items):
+    try:
+        import torch
+
+        has_cuda = torch.cuda.is_available()
+    except ImportError:
+        has_cuda = False
+    if has_cuda:
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("kernelevolve-cache")
+
+
+@pytest.fixture(scope="session")
+def interpreter_harness(cache_dir):
+    from kernelevolve.eval.harness import Harness
+    from kernelevolve.platform import Platform
+
+    with Harness(Platform("interpreter", "cpu"), timeout_s=30, cache_dir=cache_dir) as harness:
+        yield harness

@@ -1,0 +1,50 @@
+"""`kernelevolve eval` as a user runs it: from a scratch directory, with secrets in the environment."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+EVAL = ROOT / "tests" / "eval"
+
+
+def run_eval(tmp_path, kernel, *extra):
+    env = dict(os.environ, OPENAI_API_KEY="sk-cli-test-99887766", KERNELEVOLVE_CACHE=str(tmp_path / "cache"))
+    return subprocess.run(
+        [sys.executable, "-m", "kernelevolve.cli", "eval", str(EVAL / "problems" / "scale_add.py"),
+         str(EVAL / "kernels" / kernel), "--platform", "interpreter", "--timeout", "20", *extra],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )
+
+
+def test_json_contract_and_exit_codes(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    good = run_eval(tmp_path, "correct_scale_add.py", "--json")
+    bad = run_eval(tmp_path, "secret_read.py", "--json")
+    assert good.returncode == 0, good.stderr
+    assert bad.returncode == 1
+    for proc in (good, bad):
+        payload = json.loads(proc.stdout)
+        assert {"correct", "status", "reason", "speedup", "platform"} <= payload.keys()
+        assert payload["platform"] == "interpreter" and payload["speedup"] is None
+        assert "sk-cli-test-99887766" not in proc.stdout + proc.stderr
+    assert json.loads(good.stdout)["status"] == "ok"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "notes.txt"]
+
+
+def test_readable_table_by_default(tmp_path):
+    proc = run_eval(tmp_path, "wrong_result.py")
+    assert proc.returncode == 1
+    assert "mismatch" in proc.stdout and "elements off" in proc.stdout
+
+
+def test_missing_problem_is_one_clear_line(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "kernelevolve.cli", "eval", "nope.py", str(EVAL / "kernels" / "no_triton.py")],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 2 and "problem file not found" in proc.stderr

@@ -1,5 +1,6 @@
 """What a backend is (the ``Backend`` protocol) and what every official-client backend does around one
-request: the concurrency limit, the retries, timing, and token and cost accounting."""
+request: the concurrency limit (requests in flight at once; a backoff wait holds no slot), the retries,
+timing, and token and cost accounting."""
 
 from __future__ import annotations
 

@@ -24,11 +24,18 @@ class ProviderEnv:
     url_var: str
     default_url: str
     home_domain: str  # hosts in this domain are the provider's own service, which needs a key
+    example_url: str  # what a local server's base URL looks like
 
 
-OPENAI_ENV = ProviderEnv("OPENAI_API_KEY", "OPENAI_BASE_URL", "https://api.openai.com/v1", "openai.com")
+OPENAI_ENV = ProviderEnv(
+    "OPENAI_API_KEY", "OPENAI_BASE_URL", "https://api.openai.com/v1", "openai.com", "http://127.0.0.1:8000/v1"
+)
 ANTHROPIC_ENV = ProviderEnv(
-    "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "https://api.anthropic.com", "anthropic.com"
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_BASE_URL",
+    "https://api.anthropic.com",
+    "anthropic.com",
+    "http://127.0.0.1:8000",
 )
 
 
@@ -50,8 +57,8 @@ class Endpoint:
     def way_out(self) -> str:
         """What the user can change when this endpoint does not answer as it should."""
         return (
-            f"start the server or set {self.env.url_var} to one that runs "
-            f"(unset, it is {self.env.default_url}); check {self.env.key_var}"
+            f"start the server, or set {self.env.url_var} to one that runs (such as {self.env.example_url}; "
+            f"unset, it is {self.env.default_url}), and check {self.env.key_var}"
         )
 
 
@@ -60,7 +67,7 @@ def resolve_endpoint(provider: ProviderEnv, env: Mapping[str, str] | None = None
     base_url = env.get(provider.url_var) or provider.default_url
     host = (urlsplit(base_url).hostname or "").lower()
     if not host:
-        raise LLMConfigError(f"{provider.url_var}={base_url!r} is not a URL such as http://127.0.0.1:8000/v1")
+        raise LLMConfigError(f"{provider.url_var}={base_url!r} is not a URL such as {provider.example_url}")
     is_home = host == provider.home_domain or host.endswith("." + provider.home_domain)
     api_key = env.get(provider.key_var) or (None if is_home else PLACEHOLDER_KEY)
     return Endpoint(base_url=base_url, api_key=api_key, is_home=is_home, env=provider)

@@ -27,5 +27,5 @@ class Completion:
     input_tokens: int
     output_tokens: int
     cost_usd: float | None
-    latency_s: float  # wall time of the whole call, retries and their waits included
+    latency_s: float  # wall time of the whole call: waits for a free slot, retries and backoff included
     attempts: int

@@ -3,6 +3,7 @@ or the server's Retry-After, capped), and when to give up."""
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Callable
@@ -12,6 +13,7 @@ from typing import TypeVar
 from kernelevolve.llm.errors import LLMError, LLMRequestError
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -69,11 +71,15 @@ def call_with_retries(
         except AttemptFailed as exc:
             failure = exc.failure
         if not failure.retryable:
-            raise _error(failure.error, f"{what}: {failure.reason} (not retried)", attempts, failure)
+            raise _error(failure.error, f"{what} (not retried): {failure.reason}", attempts, failure)
         if attempts > policy.max_retries:
             message = f"{what}: gave up after {attempts} attempts; last failure: {failure.reason}"
             raise _error(LLMRequestError, message, attempts, failure)
-        sleep(policy.delay_s(attempts - 1, failure, rng))
+        delay = policy.delay_s(attempts - 1, failure, rng)
+        log.warning(
+            "%s: %s; retry %d of %d in %.1f s", what, failure.reason, attempts, policy.max_retries, delay
+        )
+        sleep(delay)
 
 
 def _error(kind: type[LLMError], message: str, attempts: int, failure: Failure) -> LLMError:

@@ -23,9 +23,7 @@ PROVIDERS: dict[str, tuple[type[ClientBackend], ProviderEnv]] = {
     "anthropic": (AnthropicBackend, ANTHROPIC_ENV),
 }
 
-_FORMAT = (
-    "expected PROVIDER:MODEL or PROVIDER:MODEL@WEIGHT, e.g. openai:gpt-4o@3 or anthropic:claude-sonnet-4-5"
-)
+_FORMAT = "expected PROVIDER:MODEL or PROVIDER:MODEL@WEIGHT, e.g. openai:gpt-4o@3"
 
 
 @dataclass(frozen=True)
@@ -33,10 +31,6 @@ class BackendSpec:
     provider: str
     model: str
     weight: float = 1.0  # how often an ensemble picks this backend, relative to the others
-
-    @property
-    def label(self) -> str:
-        return f"{self.provider}:{self.model}"
 
 
 def parse_spec(text: str) -> BackendSpec:

@@ -1,0 +1,66 @@
+"""The Anthropic backend end to end against a real loopback server that speaks the messages protocol."""
+
+from __future__ import annotations
+
+import pytest
+
+from kernelevolve.llm import LLMConfigError, Message, make_backend
+from tests.llm.fake_servers import AnthropicServer, Reply, Status
+
+
+@pytest.fixture
+def key(monkeypatch):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
+
+
+def backend_for(srv: AnthropicServer, monkeypatch: pytest.MonkeyPatch, **kw):
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", srv.base_url)
+    return make_backend("anthropic:claude-fake", backoff_s=0.001, **kw)
+
+
+def test_completion_end_to_end(monkeypatch, key):
+    monkeypatch.setenv("KERNELEVOLVE_LLM_PRICES", '{"claude-fake": {"input": 3, "output": 15}}')
+    prompt = [
+        Message("system", "You write Triton kernels."),
+        Message("user", "Make softmax fast."),
+        Message("assistant", "Here is a draft."),
+        Message("user", "Now faster."),
+    ]
+    reply = Reply(text="fast kernel", input_tokens=1000, output_tokens=200)
+    with AnthropicServer(script=[reply], api_key="sk-ant-test") as srv:
+        backend = backend_for(srv, monkeypatch)
+        backend.check()
+        completion = backend.complete(prompt, max_tokens=128, temperature=0.2)
+    assert (completion.text, completion.backend, completion.model) == (
+        "fast kernel",
+        "anthropic",
+        "claude-fake",
+    )
+    assert (completion.input_tokens, completion.output_tokens, completion.attempts) == (1000, 200, 1)
+    assert completion.cost_usd == pytest.approx((1000 * 3 + 200 * 15) / 1e6)
+    (body,) = srv.bodies
+    assert body["system"] == "You write Triton kernels."
+    assert [m["role"] for m in body["messages"]] == ["user", "assistant", "user"]
+    assert body["max_tokens"] == 128
+    assert body.get("temperature") == (0.2 if backend.sends_temperature else None)
+
+
+def test_overloaded_is_retried(monkeypatch, key):
+    with AnthropicServer(script=[Status(529, retry_after=0), Status(500), Reply(text="ok")]) as srv:
+        completion = backend_for(srv, monkeypatch).complete(
+            [Message("user", "hi")], max_tokens=8, temperature=0
+        )
+    assert (completion.text, completion.attempts) == ("ok", 3)
+
+
+def test_check_fails_on_a_missing_key():
+    with pytest.raises(LLMConfigError, match="ANTHROPIC_API_KEY is not set"):
+        make_backend("anthropic:claude-fake").check()
+
+
+def test_check_fails_on_a_rejected_key(monkeypatch, key):
+    with (
+        AnthropicServer(api_key="another-key") as srv,
+        pytest.raises(LLMConfigError, match="ANTHROPIC_API_KEY"),
+    ):
+        backend_for(srv, monkeypatch).check()

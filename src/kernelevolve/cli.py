@@ -114,5 +114,185 @@ def _ratio(value: Optional[float]) -> str:
     return "-" if value is None else f"{value:.2f}x"
 
 
+StoreOpt = typer.Option(None, "--store", help="SQLAlchemy URL of the store (default: $KERNELEVOLVE_STORE, "
+                        "else SQLite under .kernelevolve/).")
+
+
+@app.command()
+def optimize(
+    problem: Path = typer.Argument(..., help="Problem file."),
+    seed: list[Path] = typer.Option([], "--seed", help="A first kernel to start from (repeatable)."),
+    llm: list[str] = typer.Option([], "--llm", help="openai:MODEL or anthropic:MODEL[@weight] (repeatable; "
+                                  "default $KERNELEVOLVE_LLM). Without one, the mechanical tuner alone."),
+    steps: int = typer.Option(20, "--steps", help="Total evaluated candidates in the run."),
+    policy: str = typer.Option("greedy", "--policy", help="greedy, mcts or evolve."),
+    platform: str = PlatformOpt,
+    store: Optional[str] = StoreOpt,
+    run: Optional[str] = typer.Option(None, "--run", help="Run name (default: the problem's name). "
+                                      "The same name resumes the run."),
+    workers: int = typer.Option(1, "--workers", help="Expansions in flight."),
+    warm_start: bool = typer.Option(False, "--warm-start", help="Seed with the best kernels of earlier runs "
+                                    "on the same problem."),
+    max_seconds: Optional[float] = typer.Option(None, "--max-seconds", help="Wall-time budget."),
+    stall: Optional[int] = typer.Option(None, "--stall", help="Stop after this many steps without improvement."),
+    target: Optional[float] = typer.Option(None, "--target", help="Stop once a kernel reaches this speedup."),
+    timeout: float = typer.Option(180.0, "--timeout", help="Seconds per candidate evaluation."),
+    llm_fraction: float = typer.Option(0.7, "--llm-fraction", help="Share of expansions given to the LLM."),
+    knowledge: list[Path] = typer.Option([], "--knowledge", help="Extra knowledge-base directory (repeatable)."),
+) -> None:
+    """Search for a faster kernel; the same command resumes an interrupted run."""
+    from pydantic import ValidationError
+
+    from kernelevolve.config import OptimizeConfig
+    from kernelevolve.llm import LLMError, resolve_specs
+    from kernelevolve.platform import PlatformError
+    from kernelevolve.problem import ProblemError
+    from kernelevolve.search.controller import SearchError
+    from kernelevolve.search.optimize import execute, plan
+    from kernelevolve.store import StoreError
+
+    try:
+        config = OptimizeConfig(
+            problem=problem, seeds=seed, llm=resolve_specs(llm or None), steps=steps, policy=policy,
+            platform=platform, store=store, run=run, workers=workers, warm_start=warm_start,
+            max_seconds=max_seconds, stall_steps=stall, target_score=target, timeout=timeout,
+            llm_fraction=llm_fraction, knowledge=knowledge,
+        )
+        for path in config.seeds:
+            if not path.is_file():
+                fail(f"seed kernel not found: {path}")
+        prepared = plan(config)
+    except ValidationError as exc:
+        fail("; ".join(f"--{'-'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()))
+    except (SearchError, ProblemError, PlatformError, StoreError, LLMError) as exc:
+        fail(str(exc))
+    err.print(f"[bold]{prepared.problem.name}[/] on {prepared.platform.name}: {prepared.operator_note}; "
+              f"policy {config.policy}; store {prepared.store.url}")
+    from kernelevolve.search.progress import LiveView
+
+    try:
+        with LiveView(err) as view:
+            outcome = execute(prepared, on_progress=view.update)
+    except KeyboardInterrupt:
+        err.print("interrupted: run the same command again to resume")
+        raise typer.Exit(130)
+    except (SearchError, StoreError, LLMError) as exc:
+        fail(str(exc), "fix the cause and run the same command again to resume")
+    finally:
+        prepared.store.close()
+    best = outcome.best
+    out.print(f"run [bold]{outcome.run.name}[/]: {outcome.nodes} nodes; stopped on {outcome.stop_reason}")
+    if best is None:
+        out.print("[red]no correct kernel yet[/]")
+        raise typer.Exit(1)
+    score = "n/a (interpreter: correctness only)" if prepared.platform.name == "interpreter" else f"{best.score:.2f}x"
+    out.print(f"best: node {best.id} ({best.operator}), speedup over torch.compile {score}")
+    out.print(f"  {best.kernel_path}")
+
+
+@app.command()
+def runs(store: Optional[str] = StoreOpt, as_json: bool = typer.Option(False, "--json")) -> None:
+    """List the runs in a store."""
+    with _open(store) as st:
+        summaries = st.list_runs()
+    if as_json:
+        sys.stdout.write(json.dumps([_run_json(s.run) | {"nodes": s.node_count, "buggy": s.buggy_count,
+                                                          "best_score": s.best_score} for s in summaries]) + "\n")
+        return
+    table = Table(title="runs")
+    for col in ("run", "problem", "platform", "status", "nodes", "buggy", "best score", "updated"):
+        table.add_column(col)
+    for s in summaries:
+        table.add_row(s.run.name, Path(s.run.problem_path).name, s.run.platform, s.run.status, str(s.node_count),
+                      str(s.buggy_count), _num(s.best_score, 3), s.run.updated_at.strftime("%Y-%m-%d %H:%M"))
+    out.print(table)
+
+
+@app.command()
+def show(run: str, store: Optional[str] = StoreOpt, as_json: bool = typer.Option(False, "--json")) -> None:
+    """A run's nodes and its best kernel."""
+    with _open(store) as st:
+        record = _run(st, run)
+        nodes = st.nodes(record.id)
+        best = st.best(record.id)
+    if as_json:
+        payload = {"run": _run_json(record), "nodes": [_node_json(n) for n in nodes],
+                   "best": _node_json(best) if best else None}
+        sys.stdout.write(json.dumps(payload) + "\n")
+        return
+    table = Table(title=f"run {record.name} ({record.platform}, {record.status})")
+    for col in ("id", "parent", "operator", "status", "score", "change"):
+        table.add_column(col)
+    for n in nodes:
+        table.add_row(str(n.id), str(n.parent_id or "-"), n.operator, n.status, f"{n.score:.3f}",
+                      str(n.tags.get("change", ""))[:60])
+    out.print(table)
+    out.print(f"best: node {best.id}, score {best.score:.3f}: {best.kernel_path}" if best else "no correct kernel")
+
+
+@app.command()
+def lineage(run: str, node: int, store: Optional[str] = StoreOpt, as_json: bool = typer.Option(False, "--json")) -> None:
+    """The chain of kernels from the run's root to NODE."""
+    with _open(store) as st:
+        record = _run(st, run)
+        chain = st.lineage(node)
+    if not chain or chain[-1].run_id != record.id:
+        fail(f"run {run} has no node {node}")
+    if as_json:
+        sys.stdout.write(json.dumps([_node_json(n) for n in chain]) + "\n")
+        return
+    for depth, n in enumerate(chain):
+        out.print(f"{'  ' * depth}{n.id} [{n.operator}] {n.status} score {n.score:.3f}  {n.tags.get('change', '')}")
+
+
+@app.command()
+def best(run: str, out_file: Path = typer.Option(..., "--out", help="Where to write the kernel."),
+         store: Optional[str] = StoreOpt) -> None:
+    """Write the run's best kernel as a standalone file."""
+    with _open(store) as st:
+        record = _run(st, run)
+        node = st.best(record.id)
+        if node is None:
+            fail(f"run {run} has no correct kernel yet")
+        source = st.read_source(node)
+    header = (f"# kernelevolve: best kernel of run {record.name!r} (node {node.id}, {node.operator}), "
+              f"score {node.score:.4g} on {record.platform}; problem {Path(record.problem_path).name} "
+              f"sha256 {record.problem_hash[:16]}\n")
+    out_file.write_text(header + source)
+    out.print(f"wrote {out_file}")
+
+
+def _open(url: Optional[str]):
+    from kernelevolve.store import StoreError, open_store
+
+    try:
+        return open_store(url)
+    except StoreError as exc:
+        fail(str(exc))
+
+
+def _run(st, name: str):
+    record = st.get_run(name)
+    if record is None:
+        names = ", ".join(s.run.name for s in st.list_runs()) or "none"
+        fail(f"no run named {name!r} in {st.url}", f"runs there: {names}")
+    return record
+
+
+def _run_json(record) -> dict:
+    return {"id": record.id, "name": record.name, "problem_path": record.problem_path,
+            "problem_hash": record.problem_hash, "platform": record.platform, "status": record.status,
+            "config": record.config, "created_at": record.created_at.isoformat(),
+            "updated_at": record.updated_at.isoformat()}
+
+
+def _node_json(n) -> dict:
+    return {"id": n.id, "run_id": n.run_id, "parent_id": n.parent_id, "score": n.score, "is_buggy": n.is_buggy,
+            "status": n.status, "operator": n.operator, "source_hash": n.source_hash,
+            "kernel_path": str(n.kernel_path), "result_path": str(n.result_path),
+            "overview_path": str(n.overview_path), "metrics": n.metrics, "tags": n.tags,
+            "created_at": n.created_at.isoformat()}
+
+
 if __name__ == "__main__":
     app()

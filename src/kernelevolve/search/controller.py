@@ -1,0 +1,238 @@
+"""The optimize loop: select → propose → evaluate → record, with N expansions in flight.
+
+The controller knows a Store, a Harness, an Operator and a Policy, and nothing of SQL or HTTP.
+Every evaluated candidate becomes a node; the step budget is claimed from the store, so a run
+resumed after a clean stop or a ``kill -9`` (or shared by several processes) never evaluates more
+than ``--steps`` candidates and loses only what was in flight.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kernelevolve.eval.harness import HARNESS_VERSION, Harness, source_hash
+from kernelevolve.eval.result import EvalResult
+from kernelevolve.llm.errors import LLMRequestError
+from kernelevolve.operators.base import ExpansionContext, Operator, Proposal
+from kernelevolve.problem import Problem
+from kernelevolve.search.graph import Graph, NodeView
+from kernelevolve.search.overview import overview_markdown
+from kernelevolve.search.policies import Policy, Selection
+from kernelevolve.search.termination import Termination
+from kernelevolve.store import NodeRecord, RunRecord, Store, new_owner
+
+NO_CANDIDATE = "no_candidate"  # node status of an expansion that produced no kernel source
+GIVE_UP_AFTER_EMPTY = 8  # consecutive expansions without a source before the run stops
+
+
+class SearchError(Exception):
+    """The run cannot start or go on; the message says why and what to do."""
+
+
+@dataclass
+class Progress:
+    """What the live view shows; updated by the controller after every recorded node."""
+
+    steps_done: int = 0
+    steps_total: int = 0
+    best_score: float | None = None
+    best_node: int | None = None
+    buggy: int = 0
+    operator: str = ""
+    started: float = field(default_factory=time.monotonic)
+    last: str = ""
+    timed: bool = True
+    steps_at_start: int | None = None  # steps already stored when this process began
+
+    @property
+    def elapsed_s(self) -> float:
+        return time.monotonic() - self.started
+
+    @property
+    def eta_s(self) -> float | None:
+        here = self.steps_done - (self.steps_at_start or 0)
+        if here <= 0:
+            return None
+        return self.elapsed_s / here * max(0, self.steps_total - self.steps_done)
+
+
+@dataclass
+class Outcome:
+    run: RunRecord
+    stop_reason: str
+    best: NodeRecord | None
+    nodes: int
+
+
+class Controller:
+    def __init__(
+        self,
+        store: Store,
+        harness: Harness,
+        problem: Problem,
+        operator: Operator,
+        policy: Policy,
+        termination: Termination,
+        workers: int = 1,
+        seed: int = 0,
+        on_progress: Callable[[Progress], None] | None = None,
+    ):
+        self.store, self.harness, self.problem = store, harness, problem
+        self.operator, self.policy, self.termination = operator, policy, termination
+        self.workers = workers
+        self.rng = random.Random(seed)
+        self.on_progress = on_progress or (lambda p: None)
+        self.owner = new_owner()
+        self._views: dict[int, NodeView] = {}
+        self._lock = threading.Lock()
+
+    # -- the loop -----------------------------------------------------------------------------------
+    def run(self, run: RunRecord, steps: int, seeds: list[tuple[str, str]]) -> Outcome:
+        """Grow ``run`` to ``steps`` evaluated candidates (seeds first, if the graph is empty)."""
+        progress = Progress(steps_total=steps, timed=self.harness.platform.timed)
+        self.store.set_run_status(run.id, "running")
+        graph = self._graph(run, progress)
+        if not graph.nodes:
+            self._evaluate_seeds(run, steps, seeds, progress)
+            graph = self._graph(run, progress)
+        stop = self._expand_until_done(run, steps, progress)
+        self.store.set_run_status(run.id, "done")
+        return Outcome(run, stop, self.store.best(run.id), self.store.count_nodes(run.id))
+
+    def _expand_until_done(self, run: RunRecord, steps: int, progress: Progress) -> str:
+        in_flight: dict[Future, int] = {}
+        empty_in_a_row = 0
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="expand") as pool:
+            while True:
+                graph = self._graph(run, progress)
+                stop = self.termination.should_stop(graph, progress.steps_done, progress.elapsed_s)
+                if empty_in_a_row >= GIVE_UP_AFTER_EMPTY:
+                    stop = f"no new candidate in {empty_in_a_row} expansions in a row"
+                while stop is None and len(in_flight) < self.workers:
+                    claim = self.store.claim_slot(run.id, self.owner, steps)
+                    if claim is None:
+                        stop = f"budget: {steps} evaluated candidates"
+                        break
+                    selection = self.policy.select(graph, 1, self.rng)[0]
+                    in_flight[pool.submit(self._expand, run, graph, selection, claim, progress)] = claim
+                if not in_flight:
+                    return stop or "nothing left to expand"
+                done, _ = wait(in_flight, timeout=30, return_when=FIRST_COMPLETED)
+                self.store.heartbeat(self.owner)
+                for future in done:
+                    claim = in_flight.pop(future)
+                    try:
+                        produced = future.result()
+                    except BaseException:
+                        self.store.release_claim(claim)
+                        for other in in_flight:
+                            other.cancel()
+                        raise
+                    empty_in_a_row = 0 if produced else empty_in_a_row + 1
+                if stop is not None and not in_flight:
+                    return stop
+
+    # -- one expansion ------------------------------------------------------------------------------
+    def _expand(self, run: RunRecord, graph: Graph, selection: Selection, claim: int, progress: Progress) -> bool:
+        """Propose from the selected parent, evaluate, record. False if no source came out."""
+        parent = selection.parent
+        ctx = ExpansionContext(self.problem, parent, graph, self.harness.platform.name, random.Random(self.rng.random()))
+        try:
+            proposal = self.operator.propose(ctx)
+        except LLMRequestError as exc:  # the backend gave up after its retries: a failed expansion, not a failed run
+            proposal = Proposal(source=None, operator="llm", reason=f"LLM request failed: {exc}",
+                                objects={"error.md": f"# LLM request failed\n\n{exc}\n"})
+        if proposal.source is None:
+            if not proposal.objects:  # nothing to keep (a tuner with no variant left): give the step back
+                self.store.release_claim(claim)
+                return False
+            self._record(run, parent, proposal, None, selection.tags, claim, progress)
+            return False
+        result, cached = self._evaluate(proposal.source)
+        self._record(run, parent, proposal, result, {**selection.tags, "cached": cached}, claim, progress)
+        return True
+
+    def _evaluate(self, source: str) -> tuple[EvalResult, bool]:
+        """Identical sources are evaluated once per problem, platform and device."""
+        refs = self.harness.reference_set(self.problem)
+        key = "|".join([HARNESS_VERSION, source_hash(source), self.problem.hash, self.harness.platform.name,
+                        refs.device_name, refs.versions.get("torch", ""), refs.versions.get("triton", "")])
+        cached = self.store.cached_result(key)
+        if cached is not None:
+            return EvalResult.model_validate(cached), True
+        result = self.harness.evaluate(self.problem, source)
+        if result.status.value not in ("timeout", "crash"):  # those may pass on a quieter machine
+            self.store.put_cached_result(key, result.model_dump(mode="json"))
+        return result, False
+
+    def _evaluate_seeds(self, run: RunRecord, steps: int, seeds: list[tuple[str, str]], progress: Progress) -> None:
+        for operator, source in seeds:
+            claim = self.store.claim_slot(run.id, self.owner, steps)
+            if claim is None:
+                return
+            result, cached = self._evaluate(source)
+            proposal = Proposal(source=source, operator=operator, reason=f"{operator} kernel")
+            self._record(run, None, proposal, result, {"cached": cached}, claim, progress)
+
+    def _record(self, run, parent: NodeView | None, proposal: Proposal, result: EvalResult | None,
+                tags: dict[str, Any], claim: int, progress: Progress) -> NodeRecord:
+        if result is None:
+            status, score, buggy, payload = NO_CANDIDATE, 0.0, True, {"status": NO_CANDIDATE, "reason": proposal.reason}
+        else:
+            status, score, buggy, payload = result.status.value, result.score, result.is_buggy, result.model_dump(mode="json")
+        metrics = {"speedup": payload.get("speedup"), "speedup_eager": payload.get("speedup_eager"),
+                   "elapsed_s": payload.get("elapsed_s"), "usage": proposal.usage}
+        node_tags = {**tags, "change": proposal.reason}
+        overview = overview_markdown(run.name, parent.id if parent else None, proposal, payload, score)
+        node = self.store.add_node(
+            run.id, parent.id if parent else None, proposal.operator, proposal.source or "", payload, score,
+            buggy, status, metrics, node_tags, overview, objects=proposal.objects or None, claim_id=claim,
+        )
+        with self._lock:
+            progress.last = f"node {node.id}: {status} ({proposal.operator})"
+            progress.operator = proposal.operator
+        self.on_progress(progress)
+        return node
+
+    # -- the graph as the policy sees it ---------------------------------------------------------------
+    def _graph(self, run: RunRecord, progress: Progress) -> Graph:
+        records = self.store.nodes(run.id)
+        with self._lock:
+            for record in records:
+                if record.id not in self._views:
+                    self._views[record.id] = record.to_view(with_source=True)
+            views = [self._views[r.id] for r in records]
+        good = [v for v in views if not v.is_buggy]
+        best = max(good, key=lambda v: (v.score, -v.id), default=None)
+        progress.steps_done = len(views)
+        if progress.steps_at_start is None:
+            progress.steps_at_start = len(views)
+        progress.buggy = sum(1 for v in views if v.is_buggy)
+        progress.best_score = best.score if best else None
+        progress.best_node = best.id if best else None
+        self.on_progress(progress)
+        return Graph(views)
+
+
+def seed_sources(paths: list[Path]) -> list[tuple[str, str]]:
+    return [("seed", Path(p).read_text()) for p in paths]
+
+
+def warm_start_sources(store: Store, problem: Problem, exclude_run_id: int, limit: int = 3) -> list[tuple[str, str]]:
+    """The best kernels earlier runs found for the same problem (matched by content hash)."""
+    seen, sources = set(), []
+    for record in store.best_across_runs(problem.hash, limit=limit * 4, exclude_run_id=exclude_run_id):
+        if record.source_hash in seen:
+            continue
+        seen.add(record.source_hash)
+        sources.append(("warm-start", store.read_source(record)))
+        if len(sources) == limit:
+            break
+    return sources

@@ -1,0 +1,90 @@
+"""Assemble an ``optimize`` run from its configuration: problem, platform, store, operator, policy,
+termination and seeds; then hand it to the controller."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from kernelevolve.config import OptimizeConfig
+from kernelevolve.eval.harness import Harness
+from kernelevolve.operators.base import Operator
+from kernelevolve.operators.mix import OperatorMix
+from kernelevolve.operators.tuner import Tuner
+from kernelevolve.platform import Platform, detect
+from kernelevolve.problem import Problem, load_problem
+from kernelevolve.search.controller import Controller, Outcome, Progress, SearchError, seed_sources, warm_start_sources
+from kernelevolve.search.policies import make_policy
+from kernelevolve.search.termination import Termination
+from kernelevolve.store import Store, open_store
+
+
+@dataclass
+class Plan:
+    """A run ready to start, with what the display says before it does."""
+
+    config: OptimizeConfig
+    problem: Problem
+    platform: Platform
+    store: Store
+    operator: Operator
+    operator_note: str
+
+
+def build_operator(config: OptimizeConfig) -> tuple[Operator, str]:
+    """The tuner alone without an LLM; otherwise the LLM's universal operator mixed with the tuner.
+
+    The LLM endpoints are checked here, before any work: a missing key or an unreachable server
+    fails the run at start, never silently falling back to the tuner.
+    """
+    tuner = Tuner()
+    if not config.llm:
+        return OperatorMix(None, tuner, 0.0), "no LLM configured: the mechanical tuner alone"
+    from kernelevolve.knowledge.retrieval import KnowledgeBase
+    from kernelevolve.llm import Ensemble
+    from kernelevolve.operators.universal import UniversalOperator
+
+    ensemble = Ensemble.from_specs(config.llm)
+    ensemble.check()
+    knowledge = KnowledgeBase.load(config.knowledge)
+    llm = UniversalOperator(ensemble, knowledge)
+    note = f"LLM {', '.join(config.llm)} for {config.llm_fraction:.0%} of expansions, the tuner for the rest"
+    return OperatorMix(llm, tuner, config.llm_fraction), note
+
+
+def plan(config: OptimizeConfig) -> Plan:
+    problem = load_problem(config.problem)
+    platform = detect(config.platform)
+    if not config.seeds and not config.llm and not config.warm_start:
+        raise SearchError(
+            "nothing to start from: pass --seed KERNEL (a first Triton kernel defining ModelNew), "
+            "or --llm openai:MODEL / anthropic:MODEL (or set KERNELEVOLVE_LLM) to draft one, "
+            "or --warm-start to reuse kernels of earlier runs on this problem"
+        )
+    operator, note = build_operator(config)
+    store = open_store(config.store)
+    return Plan(config, problem, platform, store, operator, note)
+
+
+def execute(p: Plan, on_progress: Callable[[Progress], None] | None = None) -> Outcome:
+    config = p.config
+    run = p.store.ensure_run(config.run_name(p.problem.name), str(p.problem.path), p.problem.hash,
+                             p.platform.name, config.recorded())
+    seeds = seed_sources(config.seeds)
+    if config.warm_start:
+        seeds += warm_start_sources(p.store, p.problem, exclude_run_id=run.id)
+    if not seeds and not config.llm and p.store.count_nodes(run.id) == 0:
+        raise SearchError(
+            f"--warm-start found no earlier correct kernel for {p.problem.name} in {p.store.url}; "
+            "pass --seed KERNEL or --llm SPEC"
+        )
+    termination = Termination(max_steps=config.steps, max_seconds=config.max_seconds,
+                              stall_steps=config.stall_steps, target_score=config.target_score)
+    with Harness(p.platform, workers=config.workers, timeout_s=config.timeout) as harness:
+        controller = Controller(p.store, harness, p.problem, p.operator, make_policy(config.policy), termination,
+                                workers=config.workers, seed=config.seed, on_progress=on_progress)
+        try:
+            return controller.run(run, config.steps, seeds)
+        except BaseException:
+            p.store.set_run_status(run.id, "interrupted")
+            raise

@@ -1,0 +1,40 @@
+"""The short ``overview.md`` stored with every node: what a person reads first about it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kernelevolve.operators.base import Proposal
+
+
+def overview_markdown(run: str, parent_id: int | None, proposal: Proposal, result: dict[str, Any], score: float) -> str:
+    lines = [
+        f"# {result.get('status', '?')}: {proposal.operator} candidate in run {run}",
+        "",
+        f"- parent: {parent_id if parent_id is not None else 'none (root)'}",
+        f"- change: {proposal.reason or '-'}",
+        f"- score (speedup over torch.compile; 0 if incorrect): {score:.4g}",
+        f"- reason: {result.get('reason', '')}",
+    ]
+    if result.get("device"):
+        lines.append(f"- platform: {result.get('platform')} on {result.get('device')}")
+    usage = proposal.usage or {}
+    if usage:
+        lines.append(f"- LLM: {usage.get('model', '?')}, {usage.get('input_tokens', 0)} in / "
+                     f"{usage.get('output_tokens', 0)} out tokens, cost {usage.get('cost_usd')}")
+    timings = result.get("timings") or []
+    if timings:
+        lines += ["", "| shape | candidate ms | compile ms | eager ms | vs compile | GB/s |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: |"]
+        for t in timings:
+            lines.append(
+                f"| {t['shape']} | {t['candidate_ms']:.4f} | {_f(t.get('compile_ms'))} | {_f(t.get('eager_ms'))} "
+                f"| {_f(t.get('speedup'), 2)}x | {_f(t.get('gbps'), 0)} |"
+            )
+    for flag in result.get("flags") or []:
+        lines.append(f"- flag: {flag}")
+    return "\n".join(lines) + "\n"
+
+
+def _f(value: float | None, digits: int = 4) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"

@@ -91,6 +91,7 @@ class Controller:
         self.on_progress = on_progress or (lambda p: None)
         self.owner = new_owner()
         self._views: dict[int, NodeView] = {}
+        self._exhausted: set[int] = set()  # parents the operator found nothing new to make from
         self._lock = threading.Lock()
 
     # -- the loop -----------------------------------------------------------------------------------
@@ -120,7 +121,7 @@ class Controller:
                     if claim is None:
                         stop = f"budget: {steps} evaluated candidates"
                         break
-                    selection = self.policy.select(graph, 1, self.rng)[0]
+                    selection = self.policy.select(self._selectable(graph), 1, self.rng)[0]
                     in_flight[pool.submit(self._expand, run, graph, selection, claim, progress)] = claim
                 if not in_flight:
                     return stop or "nothing left to expand"
@@ -152,6 +153,9 @@ class Controller:
         if proposal.source is None:
             if not proposal.objects:  # nothing to keep (a tuner with no variant left): give the step back
                 self.store.release_claim(claim)
+                if parent is not None:
+                    with self._lock:
+                        self._exhausted.add(parent.id)
                 return False
             self._record(run, parent, proposal, None, selection.tags, claim, progress)
             return False
@@ -202,6 +206,12 @@ class Controller:
         return node
 
     # -- the graph as the policy sees it ---------------------------------------------------------------
+    def _selectable(self, graph: Graph) -> Graph:
+        """The graph without parents the operator already exhausted (unless nothing else is left)."""
+        with self._lock:
+            keep = [v for v in graph.nodes.values() if v.id not in self._exhausted]
+        return Graph(keep) if keep else graph
+
     def _graph(self, run: RunRecord, progress: Progress) -> Graph:
         records = self.store.nodes(run.id)
         with self._lock:

@@ -11,7 +11,8 @@ from kernelevolve.search.policies.base import Selection, drafts, fitness_key
 
 @dataclass
 class GreedyPolicy:
-    """k selections go to the k best working nodes (oldest first on ties), each replaced by a
+    """k selections go to the k best working nodes (on ties, the least expanded, then the oldest:
+    on the interpreter every correct kernel scores 1.0), each replaced by a
     uniformly random working node with probability ``epsilon``. When every node is buggy, the
     most recent failures are chosen so that the operator repairs them."""
 
@@ -26,7 +27,10 @@ class GreedyPolicy:
         if not graph:
             return drafts(k)
         ranked = sorted(graph.nodes.values(), key=fitness_key, reverse=True)
-        working = [n for n in ranked if not n.is_buggy]
+        working = sorted(
+            (n for n in ranked if not n.is_buggy),
+            key=lambda n: (-n.score, len(graph.children(n.id)), n.id),
+        )
         if not working:
             return [Selection(ranked[i % len(ranked)]) for i in range(k)]
         picks: list[Selection] = []

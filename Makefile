@@ -16,8 +16,15 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 
+# The main job on the bundled example: search from its seed kernel (the tuner alone unless
+# KERNELEVOLVE_LLM is set), then print the run and check its best kernel once more.
+DEMO_RUN ?= demo-softmax
 demo: venv
-	$(VENV)/bin/kernelevolve eval examples/softmax/problem.py examples/softmax/kernel.py --platform auto
+	$(VENV)/bin/kernelevolve optimize examples/softmax/problem.py --seed examples/softmax/kernel.py \
+		--steps 8 --platform auto --run $(DEMO_RUN)
+	$(VENV)/bin/kernelevolve show $(DEMO_RUN)
+	$(VENV)/bin/kernelevolve best $(DEMO_RUN) --out .kernelevolve/$(DEMO_RUN)-best.py
+	$(VENV)/bin/kernelevolve eval examples/softmax/problem.py .kernelevolve/$(DEMO_RUN)-best.py --platform auto
 
 test: venv
 	$(PY) -m pytest -q

@@ -1,0 +1,191 @@
+"""Prompt synthesis for the universal operator: the system and user messages rendered from the
+Jinja2 templates in ``operators/templates``, with retrieved knowledge and constraints trimmed to a
+budget of characters."""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from kernelevolve.knowledge import Document
+from kernelevolve.llm import Message
+from kernelevolve.operators.base import ExpansionContext
+from kernelevolve.problem import Problem
+
+if TYPE_CHECKING:  # context renders its diagnosis with the templates here
+    from kernelevolve.operators.context import Diagnosis
+
+TEMPLATES = Path(__file__).with_name("templates")
+KNOWLEDGE_CHARS = 12_000  # retrieved documents, all together
+CONSTRAINTS_CHARS = 16_000  # the constraints/ documents, all together (~11 kB shipped)
+MIN_EXCERPT_CHARS = 400  # a document that would get less is left out, not shown as a stub
+TRIMMED = "\n\n[… trimmed]"
+REFERENCE_CLASSES = ("Model", "PytorchModel")
+_HEADING = re.compile(r"^#{1,4} ")
+
+PLATFORM_NOTES = {
+    "cuda": "an NVIDIA GPU (platform `cuda`); timed against eager PyTorch and torch.compile",
+    "rocm": "an AMD GPU (platform `rocm`, 64-lane wavefronts); timed against eager PyTorch and torch.compile",
+    "interpreter": (
+        "the Triton CPU interpreter (platform `interpreter`, TRITON_INTERPRET=1, tensors on the CPU); "
+        "it proves correctness only and does not time kernels"
+    ),
+    "mtia": "a Meta MTIA accelerator (platform `mtia`)",
+}
+
+_templates = Environment(
+    loader=FileSystemLoader(TEMPLATES),
+    undefined=StrictUndefined,
+    autoescape=False,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+)
+
+
+def percent(fraction: float | None) -> str:
+    """``41%``; one decimal under 10% (``0.4%``), where whole percents would all read 0%."""
+    if fraction is None:
+        return "–"
+    return f"{fraction:.0%}" if fraction >= 0.1 else f"{fraction:.1%}"
+
+
+def _fmt(value: float | None, spec: str, suffix: str = "") -> str:
+    """A number as the templates show it; a dash where it is missing."""
+    return "–" if value is None else format(value, spec) + suffix
+
+
+_templates.filters["fmt"] = _fmt
+_templates.filters["percent"] = percent
+
+
+@dataclass(frozen=True)
+class Excerpt:
+    """A document as the prompt shows it: possibly cut to fit the budget."""
+
+    path: str
+    title: str
+    text: str
+
+
+def build_messages(
+    ctx: ExpansionContext,
+    diagnosis: Diagnosis,
+    knowledge_docs: list[Document],
+    constraints_docs: list[Document],
+    *,
+    knowledge_chars: int = KNOWLEDGE_CHARS,
+    constraints_chars: int = CONSTRAINTS_CHARS,
+) -> list[Message]:
+    """The system message (role and rules) and the user message (problem, current kernel,
+    diagnosis, knowledge, constraints, output format) for one expansion."""
+    constraint_paths = {d.path for d in constraints_docs}
+    retrieved = [d for d in knowledge_docs if d.path not in constraint_paths]  # shown once, below
+    signatures = reference_signatures(ctx.problem.source)
+    parent = ctx.parent
+    values = {
+        "platform_note": PLATFORM_NOTES.get(ctx.platform, f"platform `{ctx.platform}`"),
+        "aim": diagnosis.aim(),
+        "problem_name": ctx.problem.name,
+        "reference_class": signatures["class"],
+        "reference_source": ctx.problem.source,
+        "shapes": ctx.problem.shapes,
+        "tolerances": tolerance_rows(ctx.problem),
+        "allow_tf32": ctx.problem.allow_tf32,
+        "parent_id": parent.id if parent is not None else None,
+        "parent_source": parent.source if parent is not None and parent.source.strip() else None,
+        "diagnosis": diagnosis.render(),
+        "knowledge": excerpts(retrieved, knowledge_chars),
+        "constraints": excerpts(constraints_docs, constraints_chars),
+        "init_signature": signatures["__init__"],
+        "forward_signature": signatures["forward"],
+    }
+    return [
+        Message("system", render_template("system.j2", values)),
+        Message("user", render_template("user.j2", values)),
+    ]
+
+
+def render_template(name: str, values: dict[str, Any]) -> str:
+    """One template of ``operators/templates``; a value it names but is not given raises."""
+    return _templates.get_template(name).render(values)
+
+
+def render_prompt_markdown(messages: list[Message]) -> str:
+    """The messages as one markdown file, each under a heading that names its role."""
+    parts = [f"<!-- message {i}: {m.role} -->\n# {m.role}\n\n{m.content.strip()}\n" for i, m in enumerate(messages, 1)]
+    return "\n---\n\n".join(parts)
+
+
+def excerpts(docs: list[Document], budget: int) -> list[Excerpt]:
+    """The documents in order, each cut at a paragraph or line boundary once the budget runs low;
+    those that would get less than ``MIN_EXCERPT_CHARS`` are left out."""
+    shown: list[Excerpt] = []
+    left = budget
+    for doc in docs:
+        text = _as_markdown(doc)
+        if len(text) > left:
+            if left < MIN_EXCERPT_CHARS:
+                break
+            text = _cut(text, left - len(TRIMMED)) + TRIMMED
+        shown.append(Excerpt(doc.path, doc.title, text))
+        left -= len(text)
+    return shown
+
+
+def tolerance_rows(problem: Problem) -> list[tuple[str, tuple[float, float]]]:
+    """(dtype, (atol, rtol)) as the harness applies them: float32 reads the TF32 pair when allowed."""
+    return [(dtype, problem.tolerance(dtype)) for dtype in problem.tolerances if dtype != "float32_tf32"]
+
+
+def reference_signatures(source: str) -> dict[str, str]:
+    """The reference class's name and its ``__init__`` / ``forward`` signatures, as source text."""
+    found = {"class": "Model", "__init__": "def __init__(self)", "forward": "def forward(self, ...)"}
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return found
+    cls = next((n for n in tree.body if isinstance(n, ast.ClassDef) and n.name in REFERENCE_CLASSES), None)
+    if cls is None:
+        return found
+    found["class"] = cls.name
+    for node in cls.body:
+        if isinstance(node, ast.FunctionDef) and node.name in ("__init__", "forward"):
+            found[node.name] = f"def {node.name}({ast.unparse(node.args)})"
+    return found
+
+
+def _as_markdown(doc: Document) -> str:
+    """A sample as a python block; a note without its title line (the prompt heads it with the
+    title) and with its headings moved two levels down, under the prompt's own."""
+    if doc.path.endswith(".py"):
+        return f"```python\n{doc.text.strip()}\n```"
+    lines = doc.text.strip().splitlines()
+    if lines and lines[0].startswith("#") and lines[0].lstrip("#").strip() == doc.title:
+        lines = lines[1:]
+    in_fence = False
+    for i, line in enumerate(lines):
+        if line.lstrip().startswith(("```", "~~~")):
+            in_fence = not in_fence
+        elif not in_fence and _HEADING.match(line):
+            lines[i] = "##" + line
+    return "\n".join(lines).strip()
+
+
+def _cut(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters, at the last paragraph (else line) break; a cut
+    inside a code fence closes the fence."""
+    head = text[:limit]
+    for boundary in ("\n\n", "\n"):
+        at = head.rfind(boundary)
+        if at > limit // 2:
+            head = head[:at]
+            break
+    if head.count("```") % 2:
+        head += "\n```"
+    return head.rstrip()

@@ -1,0 +1,99 @@
+"""The universal operator: one context-adaptive LLM operator in place of fixed draft / debug /
+improve prompts. It reads what happened to the parent node, retrieves knowledge for that diagnosis,
+asks the LLM for the next kernel and parses the file out of the reply."""
+
+from __future__ import annotations
+
+import ast
+import random
+from typing import Protocol
+
+from kernelevolve.knowledge import KnowledgeBase, build_query
+from kernelevolve.llm import Completion, Message
+from kernelevolve.operators.base import ExpansionContext, Proposal
+from kernelevolve.operators.context import diagnose
+from kernelevolve.operators.prompts import (
+    REFERENCE_CLASSES,
+    build_messages,
+    render_prompt_markdown,
+)
+from kernelevolve.operators.reply import parse_reply
+
+# Module prefixes under which the reference's calls name PyTorch operators.
+TORCH_NAMESPACES = ("torch", "F", "nn", "nn.functional", "torch.nn", "torch.nn.functional")
+
+
+class CompletionSource(Protocol):
+    """What the operator needs of an LLM: ``kernelevolve.llm.Ensemble``, or anything answering the same call."""
+
+    def complete(
+        self, messages: list[Message], rng: random.Random, *, max_tokens: int, temperature: float
+    ) -> Completion: ...
+
+
+class UniversalOperator:
+    """diagnosis → retrieval → prompt → LLM → kernel source. An ``LLMError`` propagates: whether to
+    retry, record or stop is the controller's decision."""
+
+    name = "llm"
+
+    def __init__(
+        self,
+        llm: CompletionSource,
+        knowledge: KnowledgeBase,
+        max_tokens: int = 8192,
+        temperature: float = 0.7,
+        knowledge_k: int = 4,
+    ) -> None:
+        self.llm = llm
+        self.knowledge = knowledge
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+        self.knowledge_k = knowledge_k
+
+    def propose(self, ctx: ExpansionContext) -> Proposal:
+        diagnosis = diagnose(ctx)
+        query = build_query(diagnosis.query_terms(), reference_operators(ctx.problem.source), ctx.platform)
+        docs = self.knowledge.search(query, ctx.platform, k=self.knowledge_k)
+        messages = build_messages(ctx, diagnosis, docs, self.knowledge.constraints())
+        completion = self.llm.complete(messages, ctx.rng, max_tokens=self.max_tokens, temperature=self.temperature)
+        parsed = parse_reply(completion.text)
+        aim = diagnosis.aim()
+        if parsed.source is None:
+            reason = f"{parsed.reason} (aim: {aim})"
+        else:
+            reason = f"{aim} — {parsed.change}" if parsed.change else aim
+        return Proposal(
+            source=parsed.source,
+            operator=self.name,
+            reason=reason,
+            objects={
+                "prompt.md": render_prompt_markdown(messages),
+                "reply.md": completion.text,
+                "diagnosis.md": diagnosis.render(),
+            },
+            usage={
+                "model": completion.model,
+                "backend": completion.backend,
+                "input_tokens": completion.input_tokens,
+                "output_tokens": completion.output_tokens,
+                "cost_usd": completion.cost_usd,
+                "latency_s": completion.latency_s,
+                "attempts": completion.attempts,
+            },
+        )
+
+
+def reference_operators(source: str) -> list[str]:
+    """The PyTorch operators the reference model calls (``torch.softmax``, ``F.gelu``, ``nn.Linear`` …),
+    in order of first use: they steer retrieval towards the matching guidance and samples. Input
+    generation (``torch.randn`` in ``get_inputs``) is left out when the model class can be found."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return []
+    model = next((n for n in tree.body if isinstance(n, ast.ClassDef) and n.name in REFERENCE_CLASSES), tree)
+    calls = [n for n in ast.walk(model) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)]
+    calls.sort(key=lambda n: (n.lineno, n.col_offset))
+    names = [ast.unparse(call.func) for call in calls]
+    return list(dict.fromkeys(n for n in names if n.rpartition(".")[0] in TORCH_NAMESPACES))

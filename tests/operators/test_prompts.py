@@ -1,0 +1,207 @@
+"""Prompt synthesis: what the system and user messages carry, how knowledge is cut to its budget,
+and the markdown stored beside a node."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+from jinja2 import UndefinedError
+
+from kernelevolve.eval.result import EvalResult, Status
+from kernelevolve.knowledge import Document, KnowledgeBase
+from kernelevolve.operators.base import ExpansionContext
+from kernelevolve.operators.context import diagnose
+from kernelevolve.operators.prompts import (
+    MIN_EXCERPT_CHARS,
+    TRIMMED,
+    build_messages,
+    excerpts,
+    reference_signatures,
+    render_prompt_markdown,
+    render_template,
+)
+from kernelevolve.problem import DEFAULT_TOLERANCES, Problem, Shape
+from kernelevolve.search.graph import Graph, NodeView
+
+REFERENCE = '''\
+import torch
+import torch.nn as nn
+
+
+class Model(nn.Module):
+    def __init__(self, dim: int = -1, scale: float = 1.0):
+        super().__init__()
+        self.dim, self.scale = dim, scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(x * self.scale, dim=self.dim)
+
+
+SHAPES = {"rows4096": {"rows": 4096, "cols": 1024}}
+CHECK_SHAPES = {"ragged": {"rows": 5, "cols": 123}}
+
+
+def get_inputs(rows=4096, cols=1024):
+    return [torch.randn(rows, cols)]
+
+
+def get_init_inputs():
+    return [-1, 1.0]
+'''
+PROBLEM = Problem(
+    path=Path("row_softmax/problem.py"),
+    source=REFERENCE,
+    hash="p",
+    shapes=[
+        Shape("rows4096", {"rows": 4096, "cols": 1024}, timed=True),
+        Shape("ragged", {"rows": 5, "cols": 123}, timed=False),
+    ],
+    tolerances=dict(DEFAULT_TOLERANCES),
+    allow_tf32=False,
+    trials=3,
+)
+PARENT_SOURCE = "import triton\n\n@triton.jit\ndef softmax_kernel(x_ptr, n_cols):\n    offs = tl.arange(0, n_cols)\n"
+COMPILE_ERROR = EvalResult(
+    status=Status.compile_error,
+    reason=(
+        "shape rows4096, trial 0: InterpreterError: ValueError(\"arange's arguments must be of type "
+        'tl.constexpr") (kernel.py line 5: offs = tl.arange(0, n_cols))'
+    ),
+)
+GUIDANCE = Document("guidance/reductions.md", "Reductions", "# Reductions\n\nUse tl.max then tl.sum over the row.")
+CONSTRAINT = Document("constraints/output-format.md", "Output format", "# Output format\n\nOne python block.")
+
+
+def context(parent: NodeView | None, platform: str = "interpreter") -> ExpansionContext:
+    graph = Graph([parent] if parent is not None else [])
+    return ExpansionContext(PROBLEM, parent, graph, platform, random.Random(0))
+
+
+def broken_parent() -> NodeView:
+    return NodeView(7, None, 0.0, True, "compile_error", "llm", "h7", PARENT_SOURCE, COMPILE_ERROR.model_dump(mode="json"))
+
+
+def user_prompt(parent: NodeView | None, knowledge=(GUIDANCE,), constraints=(CONSTRAINT,), **budgets) -> str:
+    ctx = context(parent)
+    messages = build_messages(ctx, diagnose(ctx), list(knowledge), list(constraints), **budgets)
+    assert [m.role for m in messages] == ["system", "user"]
+    return messages[1].content
+
+
+def test_prompt_carries_the_reference_its_shapes_and_tolerances():
+    prompt = user_prompt(None)
+    assert REFERENCE.strip() in prompt
+    assert "- `rows4096`: {'rows': 4096, 'cols': 1024} (timed and checked)" in prompt
+    assert "- `ragged`: {'rows': 5, 'cols': 123} (checked only)" in prompt
+    assert "| float32 | 0.0001 | 0.0001 |" in prompt and "| bfloat16 | 0.02 | 0.02 |" in prompt
+    assert "TF32 is not allowed" in prompt
+
+
+def test_a_draft_prompt_says_there_is_no_kernel_yet():
+    prompt = user_prompt(None)
+    assert "None yet: write the first kernel." in prompt
+    assert "Write the first Triton kernel" in prompt
+
+
+def test_prompt_carries_the_parent_kernel_and_its_decisive_compile_error():
+    prompt = user_prompt(broken_parent())
+    assert PARENT_SOURCE.strip() in prompt
+    assert "Node #7" in prompt
+    assert "InterpreterError: ValueError(\"arange's arguments must be of type tl.constexpr\")" in prompt
+    assert "kernel.py line 5: offs = tl.arange(0, n_cols)" in prompt
+    assert "Aim: fix compile error: InterpreterError" in prompt
+
+
+def test_a_parent_without_source_asks_for_a_complete_file():
+    parent = NodeView(3, None, 0.0, True, "no_candidate", "llm", "h3", "", {"reason": "no python code block"})
+    prompt = user_prompt(parent)
+    assert "Node #3 holds no kernel source (see the diagnosis): write a complete file." in prompt
+    assert "**no_candidate**: no python code block" in prompt
+
+
+def test_prompt_carries_retrieved_knowledge_and_constraints():
+    prompt = user_prompt(None)
+    assert "## Reductions (`guidance/reductions.md`)" in prompt
+    assert "Use tl.max then tl.sum over the row." in prompt
+    assert "## Output format (`constraints/output-format.md`)" in prompt and "One python block." in prompt
+
+
+def test_a_retrieved_constraint_is_shown_once():
+    prompt = user_prompt(None, knowledge=(CONSTRAINT, GUIDANCE))
+    assert prompt.count("One python block.") == 1
+
+
+def test_output_format_asks_for_one_block_with_the_reference_constructor():
+    prompt = user_prompt(None)
+    assert "exactly one ```python block holding the complete file" in prompt
+    assert "`def __init__(self, dim: int=-1, scale: float=1.0)`" in prompt
+    assert "`def forward(self, x: torch.Tensor)`" in prompt
+    assert "`class ModelNew(nn.Module)`" in prompt
+
+
+def test_system_prompt_states_the_role_and_the_rules():
+    ctx = context(None, platform="cuda")
+    system = build_messages(ctx, diagnose(ctx), [], [CONSTRAINT])[0].content
+    assert "You write Triton kernels" in system and "Correctness comes first" in system
+    assert "an NVIDIA GPU" in system
+
+
+def test_knowledge_is_cut_to_its_budget_at_a_paragraph():
+    long_doc = Document("guidance/tiling.md", "Tiling", "\n\n".join(f"Paragraph {i}. " + "x" * 90 for i in range(40)))
+    shown = excerpts([long_doc, long_doc], budget=1_000)
+    assert len(shown) == 1  # what is left after the first is under MIN_EXCERPT_CHARS
+    text = shown[0].text
+    assert len(text) <= 1_000 and text.endswith(TRIMMED)
+    assert text[: -len(TRIMMED)].endswith("x" * 90)  # a whole paragraph, not half of one
+
+
+def test_a_document_that_would_only_get_a_stub_is_left_out():
+    first = Document("a.md", "A", "a" * 700)
+    assert [e.path for e in excerpts([first, GUIDANCE, first], budget=700 + MIN_EXCERPT_CHARS - 1)] == ["a.md", "guidance/reductions.md"]
+
+
+def test_a_notes_headings_sit_below_the_prompts_own():
+    note = Document("guidance/masks.md", "Masks", "# Masks\n\nIntro.\n\n## Tails\n\n```python\n# a comment\n```\n")
+    text = excerpts([note], budget=1_000)[0].text
+    assert text.startswith("Intro.")
+    assert "\n#### Tails\n" in text and "\n# a comment\n" in text
+
+
+def test_a_sample_cut_short_keeps_its_code_fence_closed():
+    sample = Document("samples/big.py", "Big", "\n".join(f"x{i} = {i}" for i in range(400)))
+    text = excerpts([sample], budget=600)[0].text
+    assert text.startswith("```python") and text.count("```") == 2
+
+
+def test_real_knowledge_base_fits_the_default_budgets():
+    kb = KnowledgeBase.load()
+    docs = kb.search("compile error constexpr arange softmax", "interpreter", k=4)
+    prompt = user_prompt(broken_parent(), knowledge=docs, constraints=kb.constraints())
+    assert docs and docs[0].title in prompt
+    for doc in kb.constraints():
+        assert f"## {doc.title} (`{doc.path}`)" in prompt
+    assert TRIMMED not in prompt[prompt.index("# Constraints") :]
+
+
+def test_reference_signatures_of_a_paper_format_problem():
+    source = "class PytorchModel(nn.Module):\n    def forward(self, a, b, *, eps=1e-6):\n        return a\n"
+    assert reference_signatures(source) == {
+        "class": "PytorchModel",
+        "__init__": "def __init__(self)",
+        "forward": "def forward(self, a, b, *, eps=1e-06)",
+    }
+
+
+def test_prompt_markdown_names_each_role():
+    ctx = context(broken_parent())
+    markdown = render_prompt_markdown(build_messages(ctx, diagnose(ctx), [GUIDANCE], [CONSTRAINT]))
+    assert "<!-- message 1: system -->\n# system" in markdown
+    assert "<!-- message 2: user -->\n# user" in markdown
+    assert PARENT_SOURCE.strip() in markdown
+
+
+def test_a_template_value_left_out_raises():
+    with pytest.raises(UndefinedError):
+        render_template("user.j2", {})

@@ -14,7 +14,13 @@ from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
-from kernelevolve.knowledge.tree import INDEX_NAME, Document, IndexEntry, parse_index, read_tree
+from kernelevolve.knowledge.tree import (
+    INDEX_NAME,
+    Document,
+    IndexEntry,
+    parse_index,
+    read_tree,
+)
 
 BUILTIN_ROOT = Path(__file__).with_name("base")
 BUILTIN_SOURCE = "builtin"

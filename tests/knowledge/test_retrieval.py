@@ -1,0 +1,180 @@
+"""Retrieval over the knowledge base: relevant notes come first, the platform picks its vendor's
+hardware notes and hides the others, users' trees join the search, and no query text can break it."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from kernelevolve.knowledge import KnowledgeBase, KnowledgeBaseError, build_query
+
+AMD = "hardware/amd/"
+NVIDIA = "hardware/nvidia/"
+
+
+@pytest.fixture(scope="module")
+def kb() -> KnowledgeBase:
+    return KnowledgeBase.load()
+
+
+def write(root: Path, relative: str, text: str) -> None:
+    path = root / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def paths(docs) -> list[str]:
+    return [d.path for d in docs]
+
+
+def test_out_of_bounds_query_finds_masking_guidance(kb):
+    found = paths(kb.search("illegal memory access: out of bounds load, mask error on the tail", "cuda", k=3))
+    assert "guidance/masking.md" in found
+
+
+def test_h100_bandwidth_query_on_cuda_ranks_the_nvidia_note_first(kb):
+    found = kb.search("H100 HBM bandwidth TB/s memory bound", "cuda")
+    assert found[0].path == "hardware/nvidia/h100-architecture.md"
+
+
+@pytest.mark.parametrize("query", [
+    "memory bandwidth of the GPU",
+    "MI300X wavefront LDS matrix cores bandwidth",
+    "num_warps num_stages tuning for a matmul",
+    "waves_per_eu occupancy",
+])
+def test_cuda_search_returns_no_amd_notes(kb, query):
+    assert not [p for p in paths(kb.search(query, "cuda", k=25)) if p.startswith(AMD)]
+
+
+def test_rocm_search_ranks_the_amd_note_first_and_hides_nvidia(kb):
+    found = paths(kb.search("memory bandwidth of the GPU", "rocm", k=25))
+    assert found[0].startswith(AMD)
+    assert not [p for p in found if p.startswith(NVIDIA)]
+
+
+def test_other_vendor_notes_come_back_when_nothing_else_matches(kb):
+    found = paths(kb.search("gfx942", "cuda"))
+    assert found and all(p.startswith(AMD) for p in found)
+
+
+def test_interpreter_search_finds_the_cpu_note(kb):
+    assert kb.search("TRITON_INTERPRET libdevice fails", "interpreter")[0].path == "hardware/cpu/triton-interpreter.md"
+
+
+def test_mtia_search_finds_the_paper_note(kb):
+    assert kb.search("cb_multiplier use_dual_core", "mtia")[0].path == "hardware/mtia/mtia-from-the-paper.md"
+
+
+def test_results_are_ranked_and_limited_to_k(kb):
+    found = kb.search("softmax reduction numerics", "cuda", k=3)
+    assert len(found) == 3
+    assert [d.score for d in found] == sorted((d.score for d in found), reverse=True)
+    assert all(d.score > 0 and d.source == "builtin" for d in found)
+
+
+@pytest.mark.parametrize("query", [
+    '"', "'", '"unbalanced', "AND", "OR NOT", "NEAR(a b", "*", "col:val", "title:mask", "^start",
+    "{x y}", "()", "-", "a - b + c", "tl.dot(a, b)", "x[:, None] < N", "C++ -> foo; DROP TABLE docs;--",
+    "ü∂ 中文 🚀", "__", "_", "a" * 5000, " ".join(["mask"] * 500), "\x00\n\t",
+])
+def test_fts_special_characters_never_break_search(kb, query):
+    assert isinstance(kb.search(query, "cuda"), list)
+
+
+@pytest.mark.parametrize("query", ["", "   ", "?!", "the and of"])
+def test_query_without_search_words_returns_nothing(kb, query):
+    assert kb.search(query, "cuda") == []
+
+
+def test_unknown_platform_is_an_error(kb):
+    with pytest.raises(ValueError, match="unknown platform"):
+        kb.search("mask", "tpu")
+
+
+def test_constraints_returns_the_constraints_documents(kb):
+    found = kb.constraints()
+    assert {"constraints/anti-cheat.md", "constraints/output-format.md"} <= set(paths(found))
+    assert all(p.startswith("constraints/") for p in paths(found))
+
+
+def test_index_is_the_map(kb):
+    index = kb.index()
+    assert index.path == "index.md"
+    assert "guidance/masking.md" in index.text
+    assert "index.md" not in paths(kb.documents())
+
+
+def test_user_tree_documents_are_found_and_can_win(tmp_path):
+    write(tmp_path, "guidance/zebra-masking.md",
+          "# Zebra-striped masking\n\nUse this when masks alternate.\n\nZebra masks stripe every other lane.\n")
+    kb = KnowledgeBase.load([tmp_path])
+    found = kb.search("zebra striped masking", "cuda")
+    assert found[0].path == "guidance/zebra-masking.md"
+    assert found[0].source == str(tmp_path)
+
+
+def test_user_index_keywords_steer_ranking(tmp_path):
+    write(tmp_path, "notes/plain.md", "# Plain note\n\nUse this when nothing else helps.\n")
+    write(tmp_path, "index.md", "# Team index\n\n- `notes/plain.md` — A note.\n  keywords: quokkafusion\n")
+    kb = KnowledgeBase.load([tmp_path])
+    assert paths(kb.search("quokkafusion", "cuda")) == ["notes/plain.md"]
+    assert "quokkafusion" in kb.index().text
+
+
+def test_unlisted_user_documents_appear_in_the_merged_index(tmp_path):
+    write(tmp_path, "notes/extra.md", "# Extra tricks\n\nUse this when stuck.\n")
+    kb = KnowledgeBase.load([tmp_path])
+    assert "`notes/extra.md` — Extra tricks" in kb.index().text
+
+
+def test_user_samples_are_searchable(tmp_path):
+    write(tmp_path, "samples/wombat.py", '"""Wombat kernel.\n\nUse this when wombats."""\nimport triton\n')
+    found = KnowledgeBase.load([tmp_path]).search("wombat", "interpreter")
+    assert found[0].title == "Wombat kernel."
+
+
+def test_user_document_replaces_the_builtin_one_at_the_same_path(tmp_path):
+    write(tmp_path, "guidance/masking.md", "# Our masking rules\n\nUse this when masking.\n")
+    kb = KnowledgeBase.load([tmp_path])
+    masking = [d for d in kb.documents() if d.path == "guidance/masking.md"]
+    assert len(masking) == 1 and masking[0].source == str(tmp_path)
+
+
+def test_missing_user_directory_is_an_error(tmp_path):
+    with pytest.raises(KnowledgeBaseError, match="not found"):
+        KnowledgeBase.load([tmp_path / "absent"])
+
+
+def test_concurrent_searches_share_one_knowledge_base(kb):
+    results: list[int] = []
+
+    def search_many():
+        for _ in range(20):
+            results.append(len(kb.search("masking tail", "cuda")))
+
+    threads = [threading.Thread(target=search_many) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [5] * 80
+
+
+def test_build_query_spells_out_status_operator_and_platform():
+    query = build_query(["compile_error", "tl.dot K >= 16"], ["torch.nn.functional.softmax", "aten.mm"], "rocm")
+    words = query.split()
+    assert {"compile", "constexpr", "dot", "16", "softmax", "mm", "amd"} <= set(words)
+    assert len(words) == len(set(words))
+
+
+def test_build_query_output_retrieves_relevant_guidance(kb):
+    query = build_query(["mismatch", "float32 tolerance"], ["torch.matmul"], "cuda")
+    assert "guidance/numerics.md" in paths(kb.search(query, "cuda", k=5))
+
+
+def test_build_query_rejects_unknown_platform():
+    with pytest.raises(ValueError):
+        build_query([], [], "auto")

@@ -99,6 +99,8 @@ def show_result(result) -> None:
         out.print(f"speedup over torch.compile (geometric mean): [bold]{_ratio(result.speedup)}[/]")
     elif result.correct and result.platform == "interpreter":
         out.print("no timing on the interpreter: it proves correctness, not speed")
+    if result.skipped_shapes:
+        out.print(f"[yellow]not checked on the interpreter (inputs too large): {', '.join(result.skipped_shapes)}[/]")
     for flag in result.flags:
         out.print(f"[yellow]{flag}[/]")
     if not result.correct and result.log_tail.strip():

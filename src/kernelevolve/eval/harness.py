@@ -33,6 +33,9 @@ from kernelevolve.problem import Problem
 HARNESS_VERSION = "1"  # bump to invalidate every cached reference and result
 PREPARE_TIMEOUT_S = 900.0  # loading the problem and compiling baselines, before the candidate runs
 IMPLAUSIBLE_SPEEDUP = 10.0
+# The interpreter runs every program instance in Python: shapes with more input elements than this
+# are left to a GPU (and reported as skipped); CHECK_SHAPES carry correctness on the CPU.
+INTERPRETER_MAX_ELEMENTS = 1 << 21
 CANARY = "README.kernelevolve"
 
 
@@ -94,7 +97,8 @@ class Harness:
     def _load_or_compute_references(self, problem: Problem) -> References:
         cases = cases_for(problem)
         key = hashlib.sha256(
-            json.dumps([HARNESS_VERSION, problem.hash, self.platform.name, [c.to_json() for c in cases]]).encode()
+            json.dumps([HARNESS_VERSION, problem.hash, self.platform.name, INTERPRETER_MAX_ELEMENTS,
+                        [c.to_json() for c in cases]]).encode()
         ).hexdigest()[:24]
         directory = self.cache_dir / key
         meta_path = directory / "references.json"
@@ -103,7 +107,8 @@ class Harness:
             return References(directory, meta["cases"], meta["device_name"], meta["versions"], meta["copy_gbps"])
         staging = Path(tempfile.mkdtemp(prefix="refs-", dir=self._ensure(self.cache_dir)))
         request = {"op": "reference", "problem": str(problem.path), "trials": problem.trials,
-                   "out_dir": str(staging), "cases": [c.to_json() for c in cases]}
+                   "out_dir": str(staging), "cases": [c.to_json() for c in cases],
+                   "max_elements": None if self.platform.timed else INTERPRETER_MAX_ELEMENTS}
 
         def use(worker: WorkerProcess) -> tuple[dict[str, Any], WorkerProcess]:
             worker.send(request)
@@ -117,6 +122,12 @@ class Harness:
         if reply.get("status") == "internal_error":
             shutil.rmtree(staging, ignore_errors=True)
             raise HarnessError(f"the reference model failed: {reply['reason']}\n{reply.get('traceback', '')}")
+        if all(c.get("skipped") for c in reply["cases"]):
+            shutil.rmtree(staging, ignore_errors=True)
+            raise HarnessError(
+                f"every shape of {problem.name} is too large for the interpreter (over {INTERPRETER_MAX_ELEMENTS} "
+                "input elements): declare small CHECK_SHAPES in the problem file, or run on a GPU"
+            )
         meta = {"cases": {c["id"]: c for c in reply["cases"]}, "device_name": worker_device(worker),
                 "versions": worker_versions(worker), "copy_gbps": reply.get("copy_gbps")}
         (staging / "references.json").write_text(json.dumps(meta))
@@ -148,7 +159,7 @@ class Harness:
         return result
 
     def _run(self, problem: Problem, source: str, refs: References, timeout_s: float) -> EvalResult:
-        cases = cases_for(problem)
+        cases = [c for c in cases_for(problem) if not refs.cases[c.id].get("skipped")]
         baselines = self._missing_baselines(problem) if self.platform.timed else []
         work = Path(tempfile.mkdtemp(prefix="kernelevolve-eval-"))
         scratch, out_dir = work / "scratch", work / "outputs"
@@ -160,7 +171,7 @@ class Harness:
         request = {
             "op": "evaluate", "problem": str(problem.path), "trials": problem.trials, "kernel": str(kernel),
             "scratch": str(scratch), "out_dir": str(out_dir), "cases": [c.to_json() for c in cases],
-            "digests": {cid: meta["digest"] for cid, meta in refs.cases.items()},
+            "digests": {c.id: refs.cases[c.id]["digest"] for c in cases},
             "timing": self.platform.timed, "baselines": baselines,
         }
         try:
@@ -172,6 +183,7 @@ class Harness:
                 return self._failed(reply, log_tail)
             result = self._judge(problem, cases, refs, reply, out_dir)
             result.log_tail = log_tail
+            result.skipped_shapes = sorted({c.shape for c in cases_for(problem) if refs.cases[c.id].get("skipped")})
             return result
         finally:
             shutil.rmtree(work, ignore_errors=True)

@@ -80,6 +80,7 @@ class EvalResult(BaseModel):
     timings: list[ShapeTiming] = Field(default_factory=list)
     cases: list[CaseResult] = Field(default_factory=list)
     flags: list[str] = Field(default_factory=list)
+    skipped_shapes: list[str] = Field(default_factory=list)  # too large to check on the interpreter
     log_tail: str = ""
     versions: dict[str, str] = Field(default_factory=dict)
     timing_method: str = ""

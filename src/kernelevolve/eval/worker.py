@@ -120,6 +120,10 @@ class Worker:
         for raw in req["cases"]:
             case = Case(**raw)
             inputs = make_inputs(entry["module"], entry["problem"], case, self.device)
+            elements = sum(x.numel() for x in inputs if isinstance(x, torch.Tensor))
+            if req.get("max_elements") and elements > req["max_elements"]:
+                cases.append({"id": case.id, "skipped": True, "elements": elements})
+                continue
             with torch.no_grad():
                 if case.timed:
                     counter = FlopCounterMode(display=False)

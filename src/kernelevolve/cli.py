@@ -264,6 +264,39 @@ def best(run: str, out_file: Path = typer.Option(..., "--out", help="Where to wr
     out.print(f"wrote {out_file}")
 
 
+@app.command()
+def bench(
+    suite: Path = typer.Argument(..., help="A directory of problem files (e.g. suites/recsys)."),
+    platform: str = PlatformOpt,
+    steps: int = typer.Option(0, "--steps", help="Search steps per operator from its sample (0: samples only)."),
+    llm: list[str] = typer.Option([], "--llm", help="LLM for the search (default $KERNELEVOLVE_LLM; else the tuner)."),
+    samples: Optional[Path] = typer.Option(None, "--samples", help="Sample kernels, one <problem>.py each "
+                                           "(default: the knowledge base's samples/<suite name>/)."),
+    store: Optional[str] = StoreOpt,
+    out_dir: Path = typer.Option(Path("benchmarks/results"), "--out", help="Where results are written."),
+    timeout: float = typer.Option(600.0, "--timeout", help="Seconds per candidate evaluation."),
+) -> None:
+    """Benchmark a suite: baselines, sample kernels and searched kernels at every production shape."""
+    from kernelevolve import bench as suite_bench
+    from kernelevolve.eval.harness import HarnessError
+    from kernelevolve.llm import LLMError, resolve_specs
+    from kernelevolve.platform import PlatformError, detect
+    from kernelevolve.problem import ProblemError
+
+    command = "kernelevolve " + " ".join(sys.argv[1:])
+    try:
+        target = detect(platform)
+        with _open(store) as st:
+            rows = suite_bench.run_suite(suite, target, st, steps, resolve_specs(llm or None), samples,
+                                         progress=lambda line: err.print(line), timeout=timeout)
+    except (suite_bench.BenchError, PlatformError, ProblemError, HarnessError, LLMError) as exc:
+        fail(str(exc))
+    result = suite_bench.report(rows, target, command, steps)
+    for path in suite_bench.save(result, out_dir, f"{suite.name}-{target.name}"):
+        out.print(f"wrote {path}")
+    out.print(suite_bench.markdown(result), markup=False, highlight=False)
+
+
 def _open(url: Optional[str]):
     from kernelevolve.store import StoreError, open_store
 

@@ -1,0 +1,239 @@
+"""``kernelevolve bench SUITE``: every operator of a suite at every production shape — eager,
+torch.compile, extra baselines, the sample kernel and the best kernel a search found — saved as
+JSON, a markdown table and (with matplotlib) a bar chart, each with device, versions, method and
+the exact command."""
+
+from __future__ import annotations
+
+import json
+import math
+import platform as host
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from kernelevolve.config import OptimizeConfig
+from kernelevolve.eval.harness import Harness
+from kernelevolve.eval.result import EvalResult
+from kernelevolve.platform import Platform
+from kernelevolve.problem import load_problem
+from kernelevolve.search.controller import Controller, seed_sources
+from kernelevolve.search.optimize import build_operator
+from kernelevolve.search.policies import make_policy
+from kernelevolve.search.termination import Termination
+from kernelevolve.store import Store
+
+SAMPLES_ROOT = Path(__file__).parent / "knowledge" / "base" / "samples"
+
+
+class BenchError(Exception):
+    """The suite cannot be benchmarked as asked; the message says why."""
+
+
+@dataclass
+class OperatorBench:
+    name: str
+    problem: str
+    sample: EvalResult
+    best: EvalResult | None
+    best_node: int | None
+    search: str  # which operator searched, or why no search ran
+    copy_gbps: float | None  # measured device-to-device copy bandwidth on this device
+
+
+def sample_for(problem: Path, samples: Path) -> Path:
+    path = samples / f"{problem.stem}.py"
+    if not path.is_file():
+        raise BenchError(f"no sample kernel for {problem.name}: expected {path}")
+    return path
+
+
+def run_suite(
+    suite: Path, platform: Platform, store: Store, steps: int, llm: list[str], samples: Path | None,
+    progress: Callable[[str], None] = lambda line: None, timeout: float = 600.0,
+) -> list[OperatorBench]:
+    problems = sorted(p for p in suite.glob("*.py") if not p.name.startswith("_"))
+    if not problems:
+        raise BenchError(f"no problem files in {suite}")
+    samples = samples or SAMPLES_ROOT / suite.name
+    rows = []
+    with Harness(platform, timeout_s=timeout) as harness:
+        for path in problems:
+            problem = load_problem(path)
+            sample_path = sample_for(path, samples)
+            progress(f"{problem.name}: sample kernel")
+            sample = harness.evaluate(problem, sample_path.read_text())
+            best, best_node, search = None, None, "no search (--steps 0)"
+            if steps > 0 and sample.correct:
+                config = OptimizeConfig(problem=path, seeds=[sample_path], llm=llm, steps=steps,
+                                        run=f"bench-{problem.name}", platform=platform.name)
+                operator, search = build_operator(config)
+                run = store.ensure_run(config.run_name(problem.name), str(path), problem.hash, platform.name,
+                                       config.recorded())
+                progress(f"{problem.name}: search, {steps} steps ({search})")
+                controller = Controller(store, harness, problem, operator, make_policy("greedy"),
+                                        Termination(max_steps=steps))
+                outcome = controller.run(run, steps, seed_sources([sample_path]))
+                if outcome.best is not None:
+                    best = EvalResult.model_validate(store.read_result(outcome.best))
+                    best_node = outcome.best.id
+            elif not sample.correct:
+                search = f"no search: the sample is {sample.status.value}"
+            copy_gbps = harness.reference_set(problem).copy_gbps
+            rows.append(OperatorBench(problem.name, str(path), sample, best, best_node, search, copy_gbps))
+    return rows
+
+
+def _best_pytorch(t: dict[str, Any]) -> tuple[str, float]:
+    options = {"eager": t.get("eager_ms"), "torch.compile": t.get("compile_ms"),
+               **{k: v for k, v in (t.get("extra_baselines_ms") or {}).items()}}
+    name, ms = min(((k, v) for k, v in options.items() if v), key=lambda kv: kv[1])
+    return name, ms
+
+
+def shape_rows(rows: list[OperatorBench], copy_gbps: float | None) -> list[dict[str, Any]]:
+    """One row per operator and production shape, with speedups against every baseline."""
+    table = []
+    for op in rows:
+        sample = {t.shape: t for t in op.sample.timings}
+        best = {t.shape: t for t in (op.best.timings if op.best else [])}
+        for shape, s in sample.items():
+            b = best.get(shape, s)
+            kernel = b if b.candidate_ms <= s.candidate_ms else s
+            base_name, base_ms = _best_pytorch(s.model_dump())
+            dispatched = min(kernel.candidate_ms, base_ms)
+            table.append({
+                "operator": op.name, "shape": shape,
+                "eager_ms": s.eager_ms, "compile_ms": s.compile_ms, "extra_ms": s.extra_baselines_ms,
+                "sample_ms": s.candidate_ms, "best_ms": b.candidate_ms,
+                "kernel_source": "search" if kernel is b and op.best else "sample",
+                "best_pytorch": base_name, "best_pytorch_ms": base_ms,
+                "speedup_vs_eager": s.eager_ms / kernel.candidate_ms if s.eager_ms else None,
+                "speedup_vs_compile": s.compile_ms / kernel.candidate_ms if s.compile_ms else None,
+                "speedup_vs_extra": {k: v / kernel.candidate_ms for k, v in s.extra_baselines_ms.items()},
+                "speedup_vs_best_pytorch": base_ms / kernel.candidate_ms,
+                "dispatch": "triton" if kernel.candidate_ms < base_ms else "pytorch",
+                "speedup_after_dispatch": base_ms / dispatched,
+                "gbps": kernel.gbps, "tflops": kernel.tflops,
+                "fraction_of_peak_bandwidth": kernel.fraction_of_peak_bandwidth,
+                "fraction_of_copy_bandwidth": kernel.gbps / copy_gbps if copy_gbps and kernel.gbps else None,
+                "fraction_of_peak_compute": kernel.fraction_of_peak_compute,
+            })
+    return table
+
+
+def report(rows: list[OperatorBench], platform: Platform, command: str, steps: int) -> dict[str, Any]:
+    first = next((r.sample for r in rows if r.sample.device), rows[0].sample)
+    copy_gbps = next((r.copy_gbps for r in rows if r.copy_gbps), None)
+    table = shape_rows(rows, copy_gbps)
+    production = [r for r in table if not r["shape"].startswith("ood-")]
+    return {
+        "what": "recsys case-study operators: sample and searched kernels against PyTorch baselines",
+        "platform": platform.name, "device": first.device, "versions": first.versions,
+        "timing_method": first.timing_method, "copy_gbps": copy_gbps, "steps": steps,
+        "operators": [
+            {"name": r.name, "problem": r.problem, "sample_status": r.sample.status.value,
+             "sample_reason": r.sample.reason, "best_node": r.best_node, "search": r.search,
+             "best_status": r.best.status.value if r.best else None}
+            for r in rows
+        ],
+        "shapes": table,
+        "summary": {
+            "geomean_vs_compile_production": _geomean([r["speedup_vs_compile"] for r in production]),
+            "geomean_after_dispatch_production": _geomean([r["speedup_after_dispatch"] for r in production]),
+            "correct_operators": sum(r.sample.correct for r in rows), "operators": len(rows),
+        },
+        "host": {"python": host.python_version(), "machine": host.machine()},
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": command,
+    }
+
+
+def _geomean(values: list[float | None]) -> float | None:
+    values = [v for v in values if v]
+    return math.exp(sum(map(math.log, values)) / len(values)) if values else None
+
+
+def markdown(r: dict[str, Any]) -> str:
+    versions = ", ".join(f"{k} {v}" for k, v in r["versions"].items())
+    lines = [
+        f"# {r['what']}", "",
+        f"Device: {r['device']} ({versions}). Timing: {r['timing_method']}. "
+        f"Measured copy bandwidth: {_f(r['copy_gbps'], 0)} GB/s. Search: {r['steps']} steps per operator.", "",
+        "| operator | shape | eager ms | compile ms | best PyTorch | kernel ms (from) | vs eager | vs compile "
+        "| vs best PyTorch | after dispatch | GB/s | % copy BW | TFLOP/s |",
+        "| --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for s in r["shapes"]:
+        kernel_ms = min(s["sample_ms"], s["best_ms"])
+        lines.append(
+            f"| {s['operator']} | {s['shape']} | {_f(s['eager_ms'], 4)} | {_f(s['compile_ms'], 4)} "
+            f"| {s['best_pytorch']} {s['best_pytorch_ms']:.4f} | {kernel_ms:.4f} ({s['kernel_source']}) "
+            f"| {_x(s['speedup_vs_eager'])} | {_x(s['speedup_vs_compile'])} | {_x(s['speedup_vs_best_pytorch'])} "
+            f"| {_x(s['speedup_after_dispatch'])} | {_f(s['gbps'], 0)} "
+            f"| {_pct(s['fraction_of_copy_bandwidth'])} | {_f(s['tflops'], 1)} |"
+        )
+    summary = r["summary"]
+    lines += ["", f"Geometric mean over production shapes: {_x(summary['geomean_vs_compile_production'])} "
+              f"against torch.compile; {_x(summary['geomean_after_dispatch_production'])} against the best "
+              f"PyTorch path after shape-aware dispatch. Operators whose sample is correct: "
+              f"{summary['correct_operators']}/{summary['operators']}.", ""]
+    for op in r["operators"]:
+        if op["sample_status"] != "ok":
+            lines.append(f"- {op['name']}: sample {op['sample_status']}: {op['sample_reason']}")
+        lines.append(f"- {op['name']}: {op['search']}")
+    lines += ["", f"Measured {r['date']} with `{r['command']}`.", ""]
+    return "\n".join(lines)
+
+
+def write_chart(r: dict[str, Any], path: Path) -> bool:
+    """A bar chart of speedups per operator and shape; False when matplotlib is not installed."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    shapes = r["shapes"]
+    labels = [f"{s['operator']}\n{s['shape']}" for s in shapes]
+    series = {"vs eager": "speedup_vs_eager", "vs torch.compile": "speedup_vs_compile",
+              "vs best PyTorch": "speedup_vs_best_pytorch"}
+    fig, ax = plt.subplots(figsize=(max(8, 0.9 * len(shapes)), 5))
+    width = 0.8 / len(series)
+    for i, (label, key) in enumerate(series.items()):
+        ax.bar([x + i * width for x in range(len(shapes))], [s[key] or 0 for s in shapes], width, label=label)
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.set_yscale("log")
+    ax.set_xticks([x + width for x in range(len(shapes))], labels, rotation=60, ha="right", fontsize=7)
+    ax.set_ylabel("speedup of the best kernel (log scale)")
+    ax.set_title(f"{r['device']}: {r['what']}", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True
+
+
+def save(r: dict[str, Any], out: Path, stem: str) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / f"{stem}.json", out / f"{stem}.md"]
+    paths[0].write_text(json.dumps(r, indent=2) + "\n")
+    paths[1].write_text(markdown(r))
+    if write_chart(r, out / f"{stem}.png"):
+        paths.append(out / f"{stem}.png")
+    return paths
+
+
+def _f(v: float | None, digits: int) -> str:
+    return "-" if v is None else f"{v:.{digits}f}"
+
+
+def _x(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f}x"
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{v:.0%}"

@@ -1,0 +1,46 @@
+"""`kernelevolve bench` on the interpreter: every operator evaluated and searched, results saved."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_bench_saves_json_and_markdown_with_the_command(tmp_path):
+    suite, samples = tmp_path / "suite", tmp_path / "samples"
+    suite.mkdir()
+    samples.mkdir()
+    shutil.copy(ROOT / "tests" / "eval" / "problems" / "scale_add.py", suite / "scale_add.py")
+    shutil.copy(ROOT / "tests" / "search" / "data" / "seed_scale_add.py", samples / "scale_add.py")
+    env = dict(os.environ, KERNELEVOLVE_CACHE=str(tmp_path / "cache"))
+    env.pop("KERNELEVOLVE_LLM", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "kernelevolve.cli", "bench", str(suite), "--platform", "interpreter", "--steps", "3",
+         "--samples", str(samples), "--out", str(tmp_path / "results")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((tmp_path / "results" / "suite-interpreter.json").read_text())
+    assert result["operators"][0]["name"] == "scale_add"
+    assert result["operators"][0]["sample_status"] == "ok"
+    assert "tuner alone" in result["operators"][0]["search"]
+    assert result["command"].startswith("kernelevolve bench")
+    assert "Measured" in (tmp_path / "results" / "suite-interpreter.md").read_text()
+
+
+def test_missing_sample_is_a_clear_error(tmp_path):
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    shutil.copy(ROOT / "tests" / "eval" / "problems" / "scale_add.py", suite / "scale_add.py")
+    proc = subprocess.run(
+        [sys.executable, "-m", "kernelevolve.cli", "bench", str(suite), "--platform", "interpreter",
+         "--samples", str(tmp_path)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 2 and "no sample kernel for scale_add.py" in proc.stderr

@@ -297,6 +297,22 @@ def bench(
     out.print(suite_bench.markdown(result), markup=False, highlight=False)
 
 
+@app.command()
+def export(run: str, out_file: Path = typer.Option(..., "--out", help="The module to write."),
+           store: Optional[str] = StoreOpt) -> None:
+    """Write the run's best kernel as a drop-in module with shape-aware dispatch."""
+    from kernelevolve.export import ExportError, export_run
+    from kernelevolve.problem import ProblemError
+
+    with _open(store) as st:
+        try:
+            text = export_run(st, run)
+        except (ExportError, ProblemError) as exc:
+            fail(str(exc))
+    out_file.write_text(text)
+    out.print(f"wrote {out_file}")
+
+
 def _open(url: Optional[str]):
     from kernelevolve.store import StoreError, open_store
 

@@ -1,0 +1,105 @@
+"""`kernelevolve export`: a drop-in module with shape-aware dispatch, on CPU (fallback and the op
+through the interpreter) and on a GPU (dispatch and torch.compile)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PROBLEM = ROOT / "tests" / "eval" / "problems" / "scale_add.py"
+SEED = ROOT / "tests" / "search" / "data" / "seed_scale_add.py"
+
+
+def cli(tmp_path, *args, env=None):
+    return subprocess.run([sys.executable, "-m", "kernelevolve.cli", *map(str, args)], cwd=tmp_path,
+                          env=env or dict(os.environ, KERNELEVOLVE_CACHE=str(tmp_path / "cache")),
+                          capture_output=True, text=True, timeout=600)
+
+
+def exported(tmp_path, platform="interpreter"):
+    problem = tmp_path / "scale_add.py"
+    shutil.copy(PROBLEM, problem)
+    run = cli(tmp_path, "optimize", problem, "--seed", SEED, "--steps", 2, "--platform", platform, "--run", "r")
+    assert run.returncode == 0, run.stderr
+    proc = cli(tmp_path, "export", "r", "--out", tmp_path / "exported.py")
+    assert proc.returncode == 0, proc.stderr
+    return tmp_path / "exported.py"
+
+
+def load(path: Path):
+    spec = importlib.util.spec_from_file_location(f"exported_{abs(hash(path))}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_cpu_falls_back_to_the_reference_and_compiles_fullgraph(tmp_path):
+    import torch
+
+    module = load(exported(tmp_path))
+    model, reference = module.ModelNew(), module.Model()
+    x, y = torch.randn(1000), torch.randn(1000)
+    assert torch.equal(model(x, y), reference(x, y))
+    assert list(model.state_dict()) == list(reference.state_dict())
+    compiled = torch.compile(model, fullgraph=True, backend="eager")
+    assert torch.equal(compiled(x, y), reference(x, y))
+    assert "every shape takes the PyTorch reference" in module.__doc__
+
+
+def test_the_registered_op_runs_the_kernel_and_its_fake(tmp_path):
+    path = exported(tmp_path)
+    script = textwrap.dedent(f"""
+        import importlib.util, torch
+        spec = importlib.util.spec_from_file_location("exported", {str(path)!r})
+        m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)
+        model = m.ModelNew()
+        x, y = torch.randn(1000), torch.randn(1000)
+        out = m._kernel_op(model._kernelevolve_key, [x, y], m._state(model))
+        assert torch.allclose(out[0], 2 * x + y), "kernel path differs"
+        torch.library.opcheck(m._kernel_op, (model._kernelevolve_key, [x, y], m._state(model)),
+                              test_utils=("test_schema", "test_faketensor"))
+        print("op ok")
+    """)
+    env = dict(os.environ, TRITON_INTERPRET="1")
+    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and "op ok" in proc.stdout, proc.stderr
+
+
+def test_export_of_an_unknown_run_is_a_clear_error(tmp_path):
+    proc = cli(tmp_path, "export", "nope", "--out", tmp_path / "x.py")
+    assert proc.returncode == 2 and "no run named 'nope'" in proc.stderr
+
+
+@pytest.mark.gpu
+def test_gpu_dispatches_measured_shapes_to_the_kernel_under_compile(tmp_path):
+    import torch
+
+    module = load(exported(tmp_path, platform="cuda"))
+    assert "| n4096 |" in module.__doc__  # the evidence of the measured production shape
+    model = module.ModelNew().cuda()
+    x, y = torch.randn(4096, device="cuda"), torch.randn(4096, device="cuda")
+    module._TRITON_SIGNATURES.add(module._signature((x, y)))  # whatever was measured, force the kernel path
+    calls = []
+    original = module._TritonModel.forward
+
+    def counted(self, *a):
+        calls.append(1)
+        return original(self, *a)
+
+    module._TritonModel.forward = counted
+    assert torch.allclose(model(x, y), 2 * x + y)
+    compiled = torch.compile(model, fullgraph=True)
+    assert torch.allclose(compiled(x, y), 2 * x + y)
+    assert len(calls) >= 2
+    small = torch.randn(7, device="cuda"), torch.randn(7, device="cuda")
+    before = len(calls)
+    assert torch.allclose(model(*small), 2 * small[0] + small[1])
+    assert len(calls) == before  # an unmeasured shape takes the reference

@@ -90,10 +90,10 @@ def insert_bulk(store: Store, run_id: int, parents: list[int | None], batch: int
     for start in range(0, len(parents), batch):
         reserved = store.reserve_node_ids(min(batch, len(parents) - start))
         ids.extend(reserved)
-        chunk = [
-            synthetic_node(node_id, None if parents[k] is None else ids[parents[k]], rng)
-            for k, node_id in zip(range(start, start + len(reserved)), reserved)
-        ]
+        chunk = []
+        for k, node_id in enumerate(reserved, start):
+            parent = parents[k]
+            chunk.append(synthetic_node(node_id, None if parent is None else ids[parent], rng))
         store.add_nodes_bulk(run_id, chunk)
     return ids, time.perf_counter() - started
 
@@ -103,7 +103,7 @@ def insert_one_by_one(store: Store, run_id: int, count: int, rng: random.Random)
     owner = new_owner()
     recorded: list[int] = []
     started = time.perf_counter()
-    for k in range(count):
+    for _ in range(count):
         node = synthetic_node(0, None, rng)
         claim = store.claim_slot(run_id, owner, max_steps=count)
         parent = rng.choice(recorded) if recorded and rng.random() > 0.01 else None
@@ -139,14 +139,15 @@ def measure_queries(store: Store, run_id: int, ids: list[int], parents: list[int
         k = next(targets)
         assert len(store.lineage(ids[k])) == depths[k] + 1
 
-    children = [0] * len(ids)
-    for parent in parents:
+    sizes = [1] * len(ids)
+    for k in reversed(range(len(ids))):  # children come after their parent
+        parent = parents[k]
         if parent is not None:
-            children[parent] += 1
-    inner = [k for k in range(len(ids)) if children[k] and depths[k] >= statistics.median(depths)]
+            sizes[parent] += sizes[k]
+    inner = [k for k in range(len(ids)) if sizes[k] > 1 and depths[k] >= statistics.median(depths)]
     subtree_targets = iter([rng.choice(inner) for _ in range(repeats)])
     subtree_sizes: list[int] = []
-    biggest_root = max((k for k, p in enumerate(parents) if p is None), key=lambda k: children[k])
+    biggest_root = max((k for k, p in enumerate(parents) if p is None), key=sizes.__getitem__)
     return {
         "lineage_deep_node": {
             **latency_ms(lineage_of_a_deep_node, repeats),
@@ -198,14 +199,14 @@ def markdown(report: dict[str, Any]) -> str:
                      ", ".join(f"{k} {v}" for k, v in extra.items())))
     table = "\n".join(f"| {a} | {b} | {c} |" for a, b, c in rows)
     verdict = "met" if report["lineage_target_met"] else "NOT met"
-    info = report["machine"]
+    info, tree = report["machine"], report["tree"]
     return f"""# Store scale: {report['inserts']['bulk_nodes']:,} nodes in SQLite
 
 {report['date']} · {info['platform']} · {info['cpu_count']} CPUs · Python {info['python']} ·
 SQLAlchemy {info['sqlalchemy']} · SQLite {info['sqlite']}
 
 Lineage target (< {LINEAGE_TARGET_MS:.0f} ms median for deep nodes): **{verdict}**.
-Tree depth: max {report['tree']['depth_max']}, mean {report['tree']['depth_mean']:.1f}, {report['tree']['roots']} roots.
+Tree: depth max {tree['depth_max']}, mean {tree['depth_mean']:.1f}; {tree['roots']} roots.
 
 | what | rate / latency | detail |
 | --- | --- | --- |

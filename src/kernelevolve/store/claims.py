@@ -20,7 +20,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from .database import lock_run
+from .database import inserted_id, lock_run
 from .errors import InvalidRecordError
 from .records import as_utc
 from .schema import claims, nodes
@@ -61,7 +61,7 @@ def claim_slot(
     inserted = conn.execute(
         sa.insert(claims).values(run_id=run_id, owner=owner, created_at=now, heartbeat_at=now)
     )
-    return int(inserted.inserted_primary_key[0])
+    return inserted_id(inserted)
 
 
 def complete_claim(conn: Connection, run_id: int, claim_id: int) -> None:

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, make_url
 
-from .errors import InvalidRecordError, StoreBusyError
+from .errors import InvalidRecordError, StoreBusyError, StoreError
 from .schema import runs
 
 T = TypeVar("T")
@@ -38,7 +38,6 @@ class Database:
     def __init__(self, url: str, busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S):
         self.url = url
         self.engine: Engine = _create_engine(url, busy_timeout_s)
-        self.dialect: str = self.engine.dialect.name
 
     def write(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn`` in one write transaction, retrying the whole of it on lock contention."""
@@ -61,7 +60,8 @@ class Database:
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:
-        """A connection inside one read transaction (a consistent snapshot on both backends)."""
+        """A connection inside one read transaction: one snapshot on SQLite; on PostgreSQL
+        (READ COMMITTED) each statement sees what was committed when it started."""
         with self.engine.connect() as conn, conn.begin():
             yield conn
 
@@ -80,6 +80,14 @@ def is_contention(exc: sa.exc.DBAPIError) -> bool:
         return sqlstate in _RETRYABLE_SQLSTATES
     message = str(exc.orig).lower()
     return any(text in message for text in _SQLITE_CONTENTION)
+
+
+def inserted_id(result: sa.CursorResult[Any]) -> int:
+    """The primary key an INSERT of one row generated."""
+    key = result.inserted_primary_key
+    if key is None or key[0] is None:
+        raise StoreError("the database did not report the id of the inserted row")
+    return int(key[0])
 
 
 def lock_run(conn: Connection, run_id: int) -> None:

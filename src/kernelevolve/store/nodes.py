@@ -1,4 +1,4 @@
-"""Recording nodes: reserve ids, write every object file, then insert the rows in one transaction."""
+"""Recording nodes: reserve ids, write every object file, then insert the rows in one go."""
 
 from __future__ import annotations
 
@@ -123,7 +123,7 @@ def _check_parents(conn: Connection, run_id: int, rows: list[dict[str, Any]]) ->
             raise InvalidRecordError(f"parent node {parent} belongs to another run")
 
 
-def _existing(conn: Connection, ids: list[int], query: sa.Select) -> dict[int, Any]:
+def _existing(conn: Connection, ids: list[int], query: sa.Select[Any]) -> dict[int, Any]:
     """The rows of ``query`` (id first) whose id is in ``ids``, keyed by id."""
     found: dict[int, Any] = {}
     for start in range(0, len(ids), _CHUNK):

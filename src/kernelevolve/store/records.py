@@ -55,7 +55,7 @@ class RunRecord:
     updated_at: datetime
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> RunRecord:
+    def from_row(cls, row: Mapping[Any, Any]) -> RunRecord:
         return cls(
             id=row["id"],
             name=row["name"],
@@ -100,7 +100,7 @@ class NodeRecord:
     created_at: datetime
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any], objects: ObjectStore) -> NodeRecord:
+    def from_row(cls, row: Mapping[Any, Any], objects: ObjectStore) -> NodeRecord:
         return cls(
             id=row["id"],
             run_id=row["run_id"],
@@ -137,7 +137,7 @@ class NodeRecord:
 
 @dataclass(frozen=True)
 class NewNode:
-    """A node to record in bulk (``Store.add_nodes_bulk``), its id from ``Store.reserve_node_ids``."""
+    """A node for ``Store.add_nodes_bulk``; its id comes from ``Store.reserve_node_ids``."""
 
     id: int
     parent_id: int | None

@@ -75,6 +75,8 @@ nodes = sa.Table(
     sa.Index("ix_nodes_run_id", "run_id"),
     sa.Index("ix_nodes_parent_id", "parent_id"),
     sa.Index("ix_nodes_source_hash", "source_hash"),
+    # best(): walk one run's scores from the top instead of sorting the whole run.
+    sa.Index("ix_nodes_run_id_score", "run_id", "score"),
 )
 
 # Claim ids are never reused (AUTOINCREMENT on SQLite; sequences never reuse on PostgreSQL): a
@@ -92,10 +94,12 @@ claims = sa.Table(
     sqlite_autoincrement=True,
 )
 
+CACHE_KEY_LENGTH = 512
+
 eval_cache = sa.Table(
     "eval_cache",
     metadata,
-    sa.Column("key", sa.String(512), primary_key=True),
+    sa.Column("key", sa.String(CACHE_KEY_LENGTH), primary_key=True),
     sa.Column("result", JSONColumn, nullable=False),
     sa.Column("created_at", Timestamp, nullable=False),
 )

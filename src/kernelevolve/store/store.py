@@ -17,13 +17,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from . import claims
-from .database import Database
+from .database import Database, inserted_id
 from .errors import InvalidRecordError, RunConflictError
 from .migrations import migrate
 from .nodes import record_nodes, reserve_ids
 from .objects import ObjectStore, check_name, read_json, read_text
 from .records import NewNode, NodeRecord, RunRecord, RunSummary, check_json
-from .schema import eval_cache, nodes, runs, store_meta
+from .schema import CACHE_KEY_LENGTH, eval_cache, nodes, runs, store_meta
 from .tree import lineage_query, subtree_query
 
 STORE_ENV = "KERNELEVOLVE_STORE"
@@ -43,8 +43,9 @@ def open_store(url: str | None = None, root: Path | None = None) -> Store:
         url = f"sqlite:///{root / 'kernelevolve.db'}"
     elif root is None:
         parsed = make_url(url)
-        is_file = parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:")
-        root = Path(parsed.database).resolve().parent if is_file else DEFAULT_ROOT.resolve()
+        database = parsed.database if parsed.get_backend_name() == "sqlite" else None
+        in_file = database not in (None, "", ":memory:")
+        root = Path(str(database)).resolve().parent if in_file else DEFAULT_ROOT.resolve()
     return Store(url, ObjectStore(Path(root) / "objects"))
 
 
@@ -94,7 +95,7 @@ class Store:
                 values = dict(name=name, problem_path=str(problem_path), problem_hash=problem_hash,
                               platform=platform, config=config, status="created",
                               created_at=now, updated_at=now)
-                run_id = conn.execute(sa.insert(runs).values(**values)).inserted_primary_key[0]
+                run_id = inserted_id(conn.execute(sa.insert(runs).values(**values)))
                 return RunRecord.from_row({"id": run_id, **values})
             run = RunRecord.from_row(row)
             if run.problem_hash != problem_hash:
@@ -200,7 +201,8 @@ class Store:
         return [row["id"] for row in rows]
 
     def nodes(self, run_id: int) -> list[NodeRecord]:
-        return self._node_records(sa.select(nodes).where(nodes.c.run_id == run_id).order_by(nodes.c.id))
+        query = sa.select(nodes).where(nodes.c.run_id == run_id).order_by(nodes.c.id)
+        return self._node_records(query)
 
     def node(self, node_id: int) -> NodeRecord | None:
         found = self._node_records(sa.select(nodes).where(nodes.c.id == node_id))
@@ -269,13 +271,15 @@ class Store:
         """Store (or replace) the result under ``key``, which the caller builds from everything
         that changes the answer: source hash, problem hash, platform, versions."""
         check_json(result, "cached result")
-        if len(key) > eval_cache.c.key.type.length:
-            raise InvalidRecordError(f"cache key longer than {eval_cache.c.key.type.length} characters")
+        if len(key) > CACHE_KEY_LENGTH:
+            raise InvalidRecordError(f"cache key longer than {CACHE_KEY_LENGTH} characters")
 
         def put(conn: sa.Connection) -> None:
             now = datetime.now(timezone.utc)
             done = conn.execute(
-                sa.update(eval_cache).where(eval_cache.c.key == key).values(result=result, created_at=now)
+                sa.update(eval_cache)
+                .where(eval_cache.c.key == key)
+                .values(result=result, created_at=now)
             )
             if done.rowcount == 0:
                 conn.execute(sa.insert(eval_cache).values(key=key, result=result, created_at=now))
@@ -315,7 +319,7 @@ class Store:
             raise InvalidRecordError(f"no run with id {run_id}")
         return RunRecord.from_row(row)
 
-    def _node_records(self, query: sa.Select) -> list[NodeRecord]:
+    def _node_records(self, query: sa.Select[Any]) -> list[NodeRecord]:
         with self._db.reading() as conn:
             rows = conn.execute(query).mappings().all()
         return [NodeRecord.from_row(row, self.objects) for row in rows]

@@ -146,7 +146,10 @@ class Guard:
         return run
 
     def _wrap_thread_starts(self) -> None:
-        """Count threads a call starts, by either door (threading or the low-level _thread)."""
+        """Count threads a call starts, by either door (threading or the low-level _thread).
+
+        Threads started inside a Triton launch (its compiler) or by the harness's own baselines
+        (torch.compile's compile workers) are not the candidate's and are not counted."""
         import _thread
 
         guard = self
@@ -164,7 +167,7 @@ class Guard:
 
     @contextmanager
     def watch(self, sentinel: int) -> Iterator[CallRecord]:
-        """Record one forward call; threads started inside it are reported by ``new_threads``."""
+        """Record one forward call of the candidate."""
         self.record = CallRecord()
         self.sentinel = sentinel
         try:
@@ -229,14 +232,6 @@ class Guard:
                 )
                 break
         return reasons
-
-
-def new_threads(before: set[int]) -> list[str]:
-    return [t.name for t in threading.enumerate() if t.ident not in before and t.is_alive()]
-
-
-def thread_ids() -> set[int]:
-    return {t.ident for t in threading.enumerate() if t.ident is not None}
 
 
 def _resolves(getter: Callable[[], Any]) -> bool:

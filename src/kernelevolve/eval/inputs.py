@@ -87,6 +87,17 @@ def make_inputs(module: types.ModuleType, problem: Problem, case: Case, device: 
     return [x.to(device) if isinstance(x, torch.Tensor) else x for x in inputs]
 
 
+def input_elements(module: types.ModuleType, problem: Problem, case: Case) -> int:
+    """How many elements a case's tensor inputs hold, counted on the meta device when the
+    problem's recipe allows it (no memory, no time), else by drawing them."""
+    try:
+        with torch.device("meta"):
+            inputs = make_inputs(module, problem, case, "meta")
+    except Exception:  # a recipe needing real data (sorting, unique, item()): draw it for real
+        inputs = make_inputs(module, problem, case, "cpu")
+    return sum(x.numel() for x in inputs if isinstance(x, torch.Tensor))
+
+
 DIGEST_SAMPLES = 1 << 20
 
 

@@ -112,18 +112,19 @@ class Worker:
         import torch
         from torch.utils.flop_counter import FlopCounterMode
 
-        from kernelevolve.eval.inputs import Case, digest, make_inputs
+        from kernelevolve.eval.inputs import Case, digest, input_elements, make_inputs
 
         entry = self._problem(req["problem"], req["trials"])
         out_dir = Path(req["out_dir"])
         cases = []
         for raw in req["cases"]:
             case = Case(**raw)
+            if req.get("max_elements"):
+                elements = input_elements(entry["module"], entry["problem"], case)
+                if elements > req["max_elements"]:
+                    cases.append({"id": case.id, "skipped": True, "elements": elements})
+                    continue
             inputs = make_inputs(entry["module"], entry["problem"], case, self.device)
-            elements = sum(x.numel() for x in inputs if isinstance(x, torch.Tensor))
-            if req.get("max_elements") and elements > req["max_elements"]:
-                cases.append({"id": case.id, "skipped": True, "elements": elements})
-                continue
             with torch.no_grad():
                 if case.timed:
                     counter = FlopCounterMode(display=False)

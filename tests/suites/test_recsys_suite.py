@@ -90,7 +90,9 @@ def test_batch_event_truncate_cuts_some_sequences_and_keeps_empty_ones():
 @pytest.mark.parametrize("op", OPERATORS)
 def test_sample_passes_the_interpreter_harness(op, interpreter_harness):
     problem = load_problem(problem_path(op))
-    result = interpreter_harness.evaluate(problem, (SAMPLES / f"{op}.py").read_text())
+    # The interpreter runs every program instance in Python: a production-sized check shape of
+    # these operators takes tens of seconds on a loaded 2-core machine, more than the default 30 s.
+    result = interpreter_harness.evaluate(problem, (SAMPLES / f"{op}.py").read_text(), timeout_s=300)
     assert result.status.value == "ok", result.reason
     checked = {c.shape for c in result.cases}
     assert {s.name for s in problem.shapes if not s.timed} <= checked

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+pytest_plugins = ["tests.store.postgres"]  # postgres_url and friends, for the store's and scale-out tests
 
 
 def pytest_collection_modifyitems(config, items):

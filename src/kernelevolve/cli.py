@@ -118,6 +118,9 @@ def _ratio(value: Optional[float]) -> str:
 
 StoreOpt = typer.Option(None, "--store", help="SQLAlchemy URL of the store (default: $KERNELEVOLVE_STORE, "
                         "else SQLite under .kernelevolve/).")
+ObjectsOpt = typer.Option(None, "--objects", help="The store's object directory (default: $KERNELEVOLVE_OBJECTS, "
+                          "else beside a SQLite file, or .kernelevolve/objects-<database> for a server). "
+                          "Every process sharing a run must see the same one.")
 
 
 @app.command()
@@ -130,9 +133,15 @@ def optimize(
     policy: str = typer.Option("greedy", "--policy", help="greedy, mcts or evolve."),
     platform: str = PlatformOpt,
     store: Optional[str] = StoreOpt,
+    objects: Optional[Path] = ObjectsOpt,
     run: Optional[str] = typer.Option(None, "--run", help="Run name (default: the problem's name). "
-                                      "The same name resumes the run."),
-    workers: int = typer.Option(1, "--workers", help="Expansions in flight."),
+                                      "The same name resumes the run, and shares it with every "
+                                      "optimize process started on the same store."),
+    workers: int = typer.Option(1, "--workers", help="Expansions in flight (with --executor ray: its actors)."),
+    executor: str = typer.Option("local", "--executor", help="local (this machine's worker pool) or ray "
+                                 "(one actor per GPU of a Ray cluster; pip install 'kernelevolve[distributed]')."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="The Ray cluster (default: $RAY_ADDRESS, "
+                                              "a Ray instance on this machine, else a new local one)."),
     warm_start: bool = typer.Option(False, "--warm-start", help="Seed with the best kernels of earlier runs "
                                     "on the same problem."),
     max_seconds: Optional[float] = typer.Option(None, "--max-seconds", help="Wall-time budget."),
@@ -156,7 +165,8 @@ def optimize(
     try:
         config = OptimizeConfig(
             problem=problem, seeds=seed, llm=resolve_specs(llm or None), steps=steps, policy=policy,
-            platform=platform, store=store, run=run, workers=workers, warm_start=warm_start,
+            platform=platform, store=store, objects=objects, run=run, workers=workers, executor=executor,
+            ray_address=ray_address, warm_start=warm_start,
             max_seconds=max_seconds, stall_steps=stall, target_score=target, timeout=timeout,
             llm_fraction=llm_fraction, knowledge=knowledge,
         )
@@ -168,8 +178,9 @@ def optimize(
         fail("; ".join(f"--{'-'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()))
     except (SearchError, ProblemError, PlatformError, StoreError, LLMError) as exc:
         fail(str(exc))
-    err.print(f"[bold]{prepared.problem.name}[/] on {prepared.platform.name}: {prepared.operator_note}; "
-              f"policy {config.policy}; store {prepared.store.url}")
+    err.print(f"[bold]{prepared.problem.name}[/] on {prepared.platform.name} ({config.executor} executor): "
+              f"{prepared.operator_note}; policy {config.policy}; store {prepared.store.display_url}, "
+              f"objects {prepared.store.objects.root}")
     from kernelevolve.search.progress import LiveView
 
     try:
@@ -181,7 +192,7 @@ def optimize(
     except (SearchError, StoreError, LLMError) as exc:
         fail(str(exc), "fix the cause and run the same command again to resume")
     finally:
-        prepared.store.close()
+        prepared.close()
     best = outcome.best
     out.print(f"run [bold]{outcome.run.name}[/]: {outcome.nodes} nodes; stopped on {outcome.stop_reason}")
     if best is None:
@@ -193,9 +204,10 @@ def optimize(
 
 
 @app.command()
-def runs(store: Optional[str] = StoreOpt, as_json: bool = typer.Option(False, "--json")) -> None:
+def runs(store: Optional[str] = StoreOpt, objects: Optional[Path] = ObjectsOpt,
+         as_json: bool = typer.Option(False, "--json")) -> None:
     """List the runs in a store."""
-    with _open(store) as st:
+    with _open(store, objects) as st:
         summaries = st.list_runs()
     if as_json:
         sys.stdout.write(json.dumps([_run_json(s.run) | {"nodes": s.node_count, "buggy": s.buggy_count,
@@ -211,9 +223,10 @@ def runs(store: Optional[str] = StoreOpt, as_json: bool = typer.Option(False, "-
 
 
 @app.command()
-def show(run: str, store: Optional[str] = StoreOpt, as_json: bool = typer.Option(False, "--json")) -> None:
+def show(run: str, store: Optional[str] = StoreOpt, objects: Optional[Path] = ObjectsOpt,
+         as_json: bool = typer.Option(False, "--json")) -> None:
     """A run's nodes and its best kernel."""
-    with _open(store) as st:
+    with _open(store, objects) as st:
         record = _run(st, run)
         nodes = st.nodes(record.id)
         best = st.best(record.id)
@@ -233,9 +246,10 @@ def show(run: str, store: Optional[str] = StoreOpt, as_json: bool = typer.Option
 
 
 @app.command()
-def lineage(run: str, node: int, store: Optional[str] = StoreOpt, as_json: bool = typer.Option(False, "--json")) -> None:
+def lineage(run: str, node: int, store: Optional[str] = StoreOpt, objects: Optional[Path] = ObjectsOpt,
+            as_json: bool = typer.Option(False, "--json")) -> None:
     """The chain of kernels from the run's root to NODE."""
-    with _open(store) as st:
+    with _open(store, objects) as st:
         record = _run(st, run)
         chain = st.lineage(node)
     if not chain or chain[-1].run_id != record.id:
@@ -249,9 +263,9 @@ def lineage(run: str, node: int, store: Optional[str] = StoreOpt, as_json: bool 
 
 @app.command()
 def best(run: str, out_file: Path = typer.Option(..., "--out", help="Where to write the kernel."),
-         store: Optional[str] = StoreOpt) -> None:
+         store: Optional[str] = StoreOpt, objects: Optional[Path] = ObjectsOpt) -> None:
     """Write the run's best kernel as a standalone file."""
-    with _open(store) as st:
+    with _open(store, objects) as st:
         record = _run(st, run)
         node = st.best(record.id)
         if node is None:
@@ -273,6 +287,7 @@ def bench(
     samples: Optional[Path] = typer.Option(None, "--samples", help="Sample kernels, one <problem>.py each "
                                            "(default: the knowledge base's samples/<suite name>/)."),
     store: Optional[str] = StoreOpt,
+    objects: Optional[Path] = ObjectsOpt,
     out_dir: Path = typer.Option(Path("benchmarks/results"), "--out", help="Where results are written."),
     timeout: float = typer.Option(600.0, "--timeout", help="Seconds per candidate evaluation."),
 ) -> None:
@@ -286,7 +301,7 @@ def bench(
     command = "kernelevolve " + " ".join(sys.argv[1:])
     try:
         target = detect(platform)
-        with _open(store) as st:
+        with _open(store, objects) as st:
             rows = suite_bench.run_suite(suite, target, st, steps, resolve_specs(llm or None), samples,
                                          progress=lambda line: err.print(line), timeout=timeout)
     except (suite_bench.BenchError, PlatformError, ProblemError, HarnessError, LLMError) as exc:
@@ -299,12 +314,12 @@ def bench(
 
 @app.command()
 def export(run: str, out_file: Path = typer.Option(..., "--out", help="The module to write."),
-           store: Optional[str] = StoreOpt) -> None:
+           store: Optional[str] = StoreOpt, objects: Optional[Path] = ObjectsOpt) -> None:
     """Write the run's best kernel as a drop-in module with shape-aware dispatch."""
     from kernelevolve.export import ExportError, export_run
     from kernelevolve.problem import ProblemError
 
-    with _open(store) as st:
+    with _open(store, objects) as st:
         try:
             text = export_run(st, run)
         except (ExportError, ProblemError) as exc:
@@ -313,11 +328,11 @@ def export(run: str, out_file: Path = typer.Option(..., "--out", help="The modul
     out.print(f"wrote {out_file}")
 
 
-def _open(url: Optional[str]):
+def _open(url: Optional[str], objects: Optional[Path]):
     from kernelevolve.store import StoreError, open_store
 
     try:
-        return open_store(url)
+        return open_store(url, objects=objects)
     except StoreError as exc:
         fail(str(exc))
 
@@ -326,7 +341,7 @@ def _run(st, name: str):
     record = st.get_run(name)
     if record is None:
         names = ", ".join(s.run.name for s in st.list_runs()) or "none"
-        fail(f"no run named {name!r} in {st.url}", f"runs there: {names}")
+        fail(f"no run named {name!r} in {st.display_url}", f"runs there: {names}")
     return record
 
 

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from pydantic import BaseModel, Field, field_validator
+from sqlalchemy.engine import make_url
 
 
 class OptimizeConfig(BaseModel):
@@ -16,8 +17,11 @@ class OptimizeConfig(BaseModel):
     policy: str = "greedy"
     platform: str = "auto"
     store: str | None = None
+    objects: Path | None = None  # the store's object directory; shared by every process of a run
     run: str | None = None
-    workers: int = Field(1, ge=1)
+    workers: int = Field(1, ge=1, description="expansions in flight (evaluations at once)")
+    executor: str = "local"  # local: this machine's worker pool; ray: one actor per GPU of a cluster
+    ray_address: str | None = None  # None: $RAY_ADDRESS, a Ray instance on this machine, or a new one
     warm_start: bool = False
     max_seconds: float | None = Field(None, gt=0)
     stall_steps: int | None = Field(None, ge=1)
@@ -34,11 +38,21 @@ class OptimizeConfig(BaseModel):
             raise ValueError(f"unknown policy {value!r}; choose greedy, mcts or evolve")
         return value
 
+    @field_validator("executor")
+    @classmethod
+    def _known_executor(cls, value: str) -> str:
+        if value not in ("local", "ray"):
+            raise ValueError(f"unknown executor {value!r}; choose local or ray")
+        return value
+
     def run_name(self, problem_name: str) -> str:
         return self.run or problem_name
 
     def recorded(self) -> dict:
-        """What is stored with the run (no secrets: LLM specs name models, never keys)."""
+        """What is stored with the run (no secrets: LLM specs name models, never keys; the store URL
+        loses its password)."""
         data = self.model_dump(mode="json")
+        if self.store:
+            data["store"] = make_url(self.store).render_as_string(hide_password=True)
         data["cwd"] = os.getcwd()
         return data

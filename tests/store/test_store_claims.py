@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from kernelevolve.store import InvalidRecordError, new_owner, open_store
+from kernelevolve.store import InvalidRecordError, ParentBusyError, new_owner, open_store
 
 
 def _dead_local_owner() -> str:
@@ -146,3 +146,91 @@ def test_concurrent_claims_from_processes_never_exceed_the_budget(store, run, st
         assert worker.exitcode == 0
     assert sum(counts) == 24
     assert store.count_nodes(run.id) == 24
+
+
+# -- which node a step expands ----------------------------------------------------------------------
+
+
+def test_exclusive_claim_on_a_node_being_expanded_is_refused_with_the_busy_nodes(store, run, make_node):
+    parent, other = make_node(run.id), make_node(run.id)
+    store.claim_slot(run.id, new_owner(), 10, parent_id=parent.id, exclusive=True)
+    with pytest.raises(ParentBusyError) as refused:
+        store.claim_slot(run.id, new_owner(), 10, parent_id=parent.id, exclusive=True)
+    assert refused.value.busy == {parent.id}
+    assert store.claim_slot(run.id, new_owner(), 10, parent_id=other.id, exclusive=True) is not None
+    assert store.expanding_parents(run.id) == {parent.id, other.id}
+
+
+def test_refused_claim_spends_no_budget(store, run, make_node):
+    parent = make_node(run.id)
+    store.claim_slot(run.id, new_owner(), 3, parent_id=parent.id, exclusive=True)
+    with pytest.raises(ParentBusyError):
+        store.claim_slot(run.id, new_owner(), 3, parent_id=parent.id, exclusive=True)
+    assert store.claim_slot(run.id, new_owner(), 3) is not None
+    assert store.claim_slot(run.id, new_owner(), 3) is None
+
+
+def test_shared_claim_on_a_node_being_expanded_is_granted(store, run, make_node):
+    parent = make_node(run.id)
+    store.claim_slot(run.id, new_owner(), 10, parent_id=parent.id, exclusive=True)
+    assert store.claim_slot(run.id, new_owner(), 10, parent_id=parent.id) is not None
+
+
+def test_node_is_free_to_expand_again_once_its_child_is_recorded_or_its_claim_released(store, run, make_node):
+    parent = make_node(run.id)
+    owner = new_owner()
+    claim = store.claim_slot(run.id, owner, 10, parent_id=parent.id, exclusive=True)
+    make_node(run.id, parent.id, claim_id=claim)
+    assert store.expanding_parents(run.id) == set()
+    claim = store.claim_slot(run.id, owner, 10, parent_id=parent.id, exclusive=True)
+    store.release_claim(claim)
+    assert store.claim_slot(run.id, owner, 10, parent_id=parent.id, exclusive=True) is not None
+
+
+def test_node_held_by_a_dead_controller_is_free_to_expand(store, run, make_node):
+    parent = make_node(run.id)
+    store.claim_slot(run.id, _dead_local_owner(), 10, parent_id=parent.id)
+    assert store.expanding_parents(run.id) == set()
+    assert store.claim_slot(run.id, new_owner(), 10, parent_id=parent.id, exclusive=True) is not None
+
+
+# -- a run's first nodes ----------------------------------------------------------------------------
+
+
+def test_seeding_goes_to_one_controller_within_the_budget(store, run):
+    granted = store.claim_seeding(run.id, new_owner(), 3, max_steps=2)
+    assert granted is not None and len(set(granted)) == 2
+    assert store.claim_seeding(run.id, new_owner(), 3, max_steps=10) is None
+
+
+def test_run_with_nodes_is_not_seeded_again(store, run, make_node):
+    make_node(run.id)
+    assert store.claim_seeding(run.id, new_owner(), 1, max_steps=10) is None
+
+
+def test_seeding_of_a_dead_controller_is_taken_over(store, run):
+    store.claim_seeding(run.id, _dead_local_owner(), 1, max_steps=10)
+    assert store.claim_seeding(run.id, new_owner(), 1, max_steps=10) is not None
+
+
+def _claim_seeding_in_process(url: str, root: str, run_id: int, go, out) -> None:
+    with open_store(url, root=root) as store:
+        go.wait(timeout=60)
+        out.put(store.claim_seeding(run_id, new_owner(), 2, max_steps=10))
+
+
+def test_controllers_starting_at_once_get_one_seeding(store, run, store_url, store_root):
+    context = multiprocessing.get_context("spawn")
+    go, out = context.Event(), context.Queue()
+    workers = [
+        context.Process(target=_claim_seeding_in_process, args=(store_url, str(store_root), run.id, go, out))
+        for _ in range(3)
+    ]
+    for worker in workers:
+        worker.start()
+    go.set()
+    granted = [out.get(timeout=60) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=60)
+    winners = [g for g in granted if g is not None]
+    assert len(winners) == 1 and len(winners[0]) == 2

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from kernelevolve.store import SchemaTooNewError, open_store
-from kernelevolve.store.migrations import LATEST_VERSION
+from kernelevolve.store import SchemaTooNewError, new_owner, open_store
+from kernelevolve.store.migrations import LATEST_VERSION, MIGRATIONS
 from kernelevolve.store.schema import metadata, schema_version
 
 V1_DUMP = Path(__file__).parent / "data" / "v1.sql"
@@ -97,3 +97,29 @@ def test_version_1_database_file_opens_with_its_data(tmp_path):
         assert store.node(1).tags == {"island": 0}
         assert store.cached_result("key-v1") == {"status": "ok", "speedup": 1.7}
         assert store.reserve_node_ids(1)[0] == 4
+        assert store.claim_slot(run.id, new_owner(), 10, parent_id=2, exclusive=True) is not None
+        assert store.expanding_parents(run.id) == {2}
+
+
+def test_version_1_claims_survive_the_migration_on_every_backend(store_url, store_root):
+    if store_url.startswith("sqlite"):
+        Path(store_url.removeprefix("sqlite:///")).parent.mkdir(parents=True)
+    now = datetime.now(timezone.utc)
+    engine = sa.create_engine(store_url)
+    try:
+        with engine.begin() as conn:
+            schema_version.create(conn)
+            MIGRATIONS[0](conn)
+            conn.execute(sa.insert(schema_version).values(version=1, applied_at=now, kernelevolve_version="0.1.0"))
+            run_id = conn.execute(sa.insert(metadata.tables["runs"]).values(
+                name="r", problem_path="p.py", problem_hash="h", platform="interpreter", config={},
+                status="running", created_at=now, updated_at=now)).inserted_primary_key[0]
+            conn.execute(sa.text("INSERT INTO claims (run_id, owner, created_at, heartbeat_at) "
+                                 "VALUES (:run, 'another-host.invalid:1:x', :now, :now)"),
+                         {"run": run_id, "now": now})
+    finally:
+        engine.dispose()
+    with open_store(store_url, root=store_root) as store:
+        assert store.claim_slot(run_id, new_owner(), max_steps=2) is not None
+        assert store.claim_slot(run_id, new_owner(), max_steps=2) is None
+    assert _versions(store_url) == list(range(1, LATEST_VERSION + 1))

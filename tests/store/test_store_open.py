@@ -10,13 +10,14 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from kernelevolve.store import ObjectRootMismatchError, StoreBusyError, open_store
+from kernelevolve.store import ObjectRootMismatchError, StoreBusyError, default_objects_dir, open_store
 from kernelevolve.store.database import Database
 
 
 def test_default_store_is_sqlite_under_dot_kernelevolve_in_the_working_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("KERNELEVOLVE_STORE", raising=False)
+    monkeypatch.delenv("KERNELEVOLVE_OBJECTS", raising=False)
     with open_store() as store:
         assert store.url == f"sqlite:///{tmp_path / '.kernelevolve' / 'kernelevolve.db'}"
         assert store.objects.root == tmp_path / ".kernelevolve" / "objects"
@@ -26,9 +27,38 @@ def test_default_store_is_sqlite_under_dot_kernelevolve_in_the_working_directory
 def test_environment_variable_names_the_store(tmp_path, monkeypatch):
     url = f"sqlite:///{tmp_path / 'elsewhere' / 'runs.db'}"
     monkeypatch.setenv("KERNELEVOLVE_STORE", url)
+    monkeypatch.delenv("KERNELEVOLVE_OBJECTS", raising=False)
     with open_store() as store:
         assert store.url == url
         assert store.objects.root == tmp_path / "elsewhere" / "objects"
+
+
+def test_objects_argument_then_root_then_environment_variable_name_the_object_directory(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    monkeypatch.setenv("KERNELEVOLVE_OBJECTS", str(tmp_path / "from-env"))
+    with open_store(url) as store:
+        assert store.objects.root == tmp_path / "from-env"
+    with open_store(url, root=tmp_path / "root") as store:
+        assert store.objects.root == tmp_path / "root" / "objects"
+    with open_store(url, root=tmp_path / "root", objects=tmp_path / "from-flag") as store:
+        assert store.objects.root == tmp_path / "from-flag"
+
+
+def test_server_database_gets_an_object_directory_named_after_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    found = default_objects_dir("postgresql+psycopg://kernelevolve:secret@db.example:5433/runs")
+    assert found == tmp_path / ".kernelevolve" / "objects-postgresql-db.example-5433-runs"
+    assert default_objects_dir("sqlite://") == tmp_path / ".kernelevolve" / "objects"
+
+
+@pytest.mark.postgres
+def test_server_store_and_the_default_sqlite_store_share_a_working_directory(tmp_path, monkeypatch, postgres_url):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("KERNELEVOLVE_STORE", raising=False)
+    monkeypatch.delenv("KERNELEVOLVE_OBJECTS", raising=False)
+    with open_store() as local, open_store(postgres_url) as shared:
+        assert local.objects.root != shared.objects.root
+        assert shared.objects.root.parent == tmp_path / ".kernelevolve"
 
 
 def test_sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout(tmp_path):

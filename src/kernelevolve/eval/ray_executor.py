@@ -98,6 +98,7 @@ class RayExecutor:
         if platform not in ("auto", *PLATFORMS):
             raise ExecutorError(f"unknown platform {platform!r}; choose auto, cuda, rocm or interpreter")
         self._disconnect_at_close = _connect(address)
+        self._actors: list[Any] = []
         try:
             resources = _resources(platform)
             self._actor_class = ray.remote(EvaluationActor).options(**resources)
@@ -105,7 +106,7 @@ class RayExecutor:
             self._actors = [self._actor_class.remote(*self._actor_args) for _ in range(workers)]
             self.platform = self._actor_platform(self._actors[0], resources)
         except BaseException:
-            self._disconnect()
+            self._release()
             raise
         self._idle: queue.Queue[Any] = queue.Queue()
         for actor in self._actors:
@@ -142,13 +143,12 @@ class RayExecutor:
         return EvalResult.model_validate(payload)
 
     def close(self) -> None:
+        """Let every actor stop its workers, then end the actors (and the Ray connection made here)."""
         closing = [actor.close.remote() for actor in self._actors]
         try:
             ray.wait(closing, num_returns=len(closing), timeout=CLOSE_TIMEOUT_S)
         finally:
-            for actor in self._actors:
-                ray.kill(actor)
-            self._disconnect()
+            self._release()
 
     def _on_an_actor(self, call: Callable[[Any], Any]) -> Any:
         """``call`` on an idle actor; one that dies is replaced, and the call retried RETRIES times."""
@@ -182,7 +182,9 @@ class RayExecutor:
             raise ExecutorError(f"the evaluation actor could not start on its Ray node: {exc}") from exc
         return Platform(name, device)
 
-    def _disconnect(self) -> None:
+    def _release(self) -> None:
+        for actor in self._actors:
+            ray.kill(actor)
         if self._disconnect_at_close:
             ray.shutdown()
 

@@ -15,7 +15,7 @@ SECRET_NAME = re.compile(
 # Nor does one whose *value* carries a password (a database URL like scheme://user:pass@host).
 SECRET_VALUE = re.compile(r"://[^/\s:@]+:[^/\s@]+@")
 # Names that point at the user's working directory or the store.
-HIDDEN_NAMES = {"PWD", "OLDPWD", "KERNELEVOLVE_STORE"}
+HIDDEN_NAMES = {"PWD", "OLDPWD", "KERNELEVOLVE_STORE", "KERNELEVOLVE_OBJECTS"}
 REDACTED = "[redacted]"
 
 

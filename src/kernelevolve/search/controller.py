@@ -1,9 +1,11 @@
 """The optimize loop: select → propose → evaluate → record, with N expansions in flight.
 
-The controller knows a Store, a Harness, an Operator and a Policy, and nothing of SQL or HTTP.
-Every evaluated candidate becomes a node; the step budget is claimed from the store, so a run
-resumed after a clean stop or a ``kill -9`` (or shared by several processes) never evaluates more
-than ``--steps`` candidates and loses only what was in flight.
+The controller knows a Store, an Evaluator (the local Harness or a remote executor), an Operator
+and a Policy, and nothing of SQL, HTTP or Ray. Every evaluated candidate becomes a node; the step
+budget is claimed from the store, so a run resumed after a clean stop or a ``kill -9`` (or shared
+by several processes) never evaluates more than ``--steps`` candidates and loses only what was in
+flight. Each claim names the parent it expands: a parent that another expansion holds is left
+alone while the policy has any other choice, and only one controller records a run's seeds.
 """
 
 from __future__ import annotations
@@ -13,23 +15,38 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from kernelevolve.eval.harness import HARNESS_VERSION, Harness, source_hash
+from kernelevolve.eval.harness import HARNESS_VERSION, References, source_hash
 from kernelevolve.eval.result import EvalResult
 from kernelevolve.llm.errors import LLMRequestError
 from kernelevolve.operators.base import ExpansionContext, Operator, Proposal
+from kernelevolve.platform import Platform
 from kernelevolve.problem import Problem
 from kernelevolve.search.graph import Graph, NodeView
 from kernelevolve.search.overview import overview_markdown
 from kernelevolve.search.policies import Policy, Selection
 from kernelevolve.search.termination import Termination
-from kernelevolve.store import NodeRecord, RunRecord, Store, new_owner
+from kernelevolve.store import NodeRecord, ParentBusyError, RunRecord, Store, new_owner
 
 NO_CANDIDATE = "no_candidate"  # node status of an expansion that produced no kernel source
 GIVE_UP_AFTER_EMPTY = 8  # consecutive expansions without a source before the run stops
+CLAIM_ATTEMPTS = 4  # selections per step before a parent another expansion holds is shared
+SEED_POLL_S = 0.5  # how often a controller checks whether another one has recorded the seeds
+
+
+class Evaluator(Protocol):
+    """What judges the candidates: the local ``Harness`` or a remote executor (``eval.ray_executor``)."""
+
+    platform: Platform
+
+    def reference_set(self, problem: Problem) -> References: ...
+
+    def evaluate(self, problem: Problem, source: str) -> EvalResult: ...
+
+    def close(self) -> None: ...
 
 
 class SearchError(Exception):
@@ -75,7 +92,7 @@ class Controller:
     def __init__(
         self,
         store: Store,
-        harness: Harness,
+        harness: Evaluator,
         problem: Problem,
         operator: Operator,
         policy: Policy,
@@ -99,10 +116,8 @@ class Controller:
         """Grow ``run`` to ``steps`` evaluated candidates (seeds first, if the graph is empty)."""
         progress = Progress(steps_total=steps, timed=self.harness.platform.timed)
         self.store.set_run_status(run.id, "running")
-        graph = self._graph(run, progress)
-        if not graph.nodes:
+        if seeds and not self._graph(run, progress).nodes:
             self._evaluate_seeds(run, steps, seeds, progress)
-            graph = self._graph(run, progress)
         stop = self._expand_until_done(run, steps, progress)
         self.store.set_run_status(run.id, "done")
         return Outcome(run, stop, self.store.best(run.id), self.store.count_nodes(run.id))
@@ -117,11 +132,11 @@ class Controller:
                 if empty_in_a_row >= GIVE_UP_AFTER_EMPTY:
                     stop = f"no new candidate in {empty_in_a_row} expansions in a row"
                 while stop is None and len(in_flight) < self.workers:
-                    claim = self.store.claim_slot(run.id, self.owner, steps)
-                    if claim is None:
+                    claimed = self._claim_expansion(run, graph, steps)
+                    if claimed is None:
                         stop = f"budget: {steps} evaluated candidates"
                         break
-                    selection = self.policy.select(self._selectable(graph), 1, self.rng)[0]
+                    claim, selection = claimed
                     in_flight[pool.submit(self._expand, run, graph, selection, claim, progress)] = claim
                 if not in_flight:
                     return stop or "nothing left to expand"
@@ -140,11 +155,32 @@ class Controller:
                 if stop is not None and not in_flight:
                     return stop
 
+    def _claim_expansion(self, run: RunRecord, graph: Graph, steps: int) -> tuple[int, Selection] | None:
+        """A step of the budget and the parent it expands; None when the budget is spent.
+
+        The claim on a parent is exclusive unless every choice is held by another expansion: a
+        lost race (another controller claimed the parent since ``busy`` was read) selects again.
+        """
+        busy = self.store.expanding_parents(run.id)
+        attempts = 1
+        while True:
+            selection = self._select(graph, busy)
+            parent_id = selection.parent.id if selection.parent else None
+            exclusive = parent_id is not None and parent_id not in busy and attempts < CLAIM_ATTEMPTS
+            try:
+                claim = self.store.claim_slot(run.id, self.owner, steps, parent_id=parent_id, exclusive=exclusive)
+            except ParentBusyError as exc:
+                busy, attempts = set(exc.busy), attempts + 1
+                continue
+            return None if claim is None else (claim, selection)
+
     # -- one expansion ------------------------------------------------------------------------------
     def _expand(self, run: RunRecord, graph: Graph, selection: Selection, claim: int, progress: Progress) -> bool:
         """Propose from the selected parent, evaluate, record. False if no source came out."""
         parent = selection.parent
-        ctx = ExpansionContext(self.problem, parent, graph, self.harness.platform.name, random.Random(self.rng.random()))
+        # Seeded by the claim too: controllers started with the same --seed must not propose alike.
+        rng = random.Random(f"{self.rng.random()}:{claim}")
+        ctx = ExpansionContext(self.problem, parent, graph, self.harness.platform.name, rng)
         try:
             proposal = self.operator.propose(ctx)
         except LLMRequestError as exc:  # the backend gave up after its retries: a failed expansion, not a failed run
@@ -177,13 +213,25 @@ class Controller:
         return result, False
 
     def _evaluate_seeds(self, run: RunRecord, steps: int, seeds: list[tuple[str, str]], progress: Progress) -> None:
-        for operator, source in seeds:
-            claim = self.store.claim_slot(run.id, self.owner, steps)
-            if claim is None:
+        """Record the seeds as the run's first nodes, unless another controller does: then wait for
+        its nodes (or for its claims to die, and seed in its place)."""
+        while (claims := self.store.claim_seeding(run.id, self.owner, len(seeds), steps)) is None:
+            if self.store.count_nodes(run.id):
                 return
-            result, cached = self._evaluate(source)
-            proposal = Proposal(source=source, operator=operator, reason=f"{operator} kernel")
-            self._record(run, None, proposal, result, {"cached": cached}, claim, progress)
+            progress.last = "waiting for another process to record the seeds"
+            self.on_progress(progress)
+            time.sleep(SEED_POLL_S)
+        unrecorded = list(claims)
+        try:
+            for claim, (operator, source) in zip(claims, seeds):
+                result, cached = self._evaluate(source)
+                proposal = Proposal(source=source, operator=operator, reason=f"{operator} kernel")
+                self._record(run, None, proposal, result, {"cached": cached}, claim, progress)
+                unrecorded.remove(claim)
+                self.store.heartbeat(self.owner)
+        finally:
+            for claim in unrecorded:
+                self.store.release_claim(claim)
 
     def _record(self, run, parent: NodeView | None, proposal: Proposal, result: EvalResult | None,
                 tags: dict[str, Any], claim: int, progress: Progress) -> NodeRecord:
@@ -206,11 +254,24 @@ class Controller:
         return node
 
     # -- the graph as the policy sees it ---------------------------------------------------------------
-    def _selectable(self, graph: Graph) -> Graph:
-        """The graph without parents the operator already exhausted (unless nothing else is left)."""
+    def _select(self, graph: Graph, busy: set[int]) -> Selection:
+        """The policy's choice among the nodes worth expanding now, as a node of ``graph``."""
         with self._lock:
-            keep = [v for v in graph.nodes.values() if v.id not in self._exhausted]
-        return Graph(keep) if keep else graph
+            exhausted = set(self._exhausted)
+        for avoid in (exhausted | busy, exhausted):
+            keep = [v for v in graph.nodes.values() if v.id not in avoid]
+            if keep:
+                break
+        else:
+            keep = list(graph.nodes.values())
+        # A node whose parent is left out becomes a root here, so that tree policies still reach it.
+        kept = {v.id for v in keep}
+        selectable = Graph([v if v.parent_id in kept or v.parent_id is None else replace(v, parent_id=None)
+                            for v in keep])
+        selection = self.policy.select(selectable, 1, self.rng)[0]
+        if selection.parent is None:
+            return selection
+        return replace(selection, parent=graph.nodes[selection.parent.id])
 
     def _graph(self, run: RunRecord, progress: Progress) -> Graph:
         records = self.store.nodes(run.id)

@@ -1,8 +1,9 @@
-"""Assemble an ``optimize`` run from its configuration: problem, platform, store, operator, policy,
-termination and seeds; then hand it to the controller."""
+"""Assemble an ``optimize`` run from its configuration: problem, evaluator (the local worker pool
+or Ray), store, operator, policy, termination and seeds; then hand it to the controller."""
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -13,7 +14,15 @@ from kernelevolve.operators.mix import OperatorMix
 from kernelevolve.operators.tuner import Tuner
 from kernelevolve.platform import Platform, detect
 from kernelevolve.problem import Problem, load_problem
-from kernelevolve.search.controller import Controller, Outcome, Progress, SearchError, seed_sources, warm_start_sources
+from kernelevolve.search.controller import (
+    Controller,
+    Evaluator,
+    Outcome,
+    Progress,
+    SearchError,
+    seed_sources,
+    warm_start_sources,
+)
 from kernelevolve.search.policies import make_policy
 from kernelevolve.search.termination import Termination
 from kernelevolve.store import Store, open_store
@@ -25,10 +34,20 @@ class Plan:
 
     config: OptimizeConfig
     problem: Problem
-    platform: Platform
+    evaluator: Evaluator
     store: Store
     operator: Operator
     operator_note: str
+
+    @property
+    def platform(self) -> Platform:
+        return self.evaluator.platform
+
+    def close(self) -> None:
+        try:
+            self.evaluator.close()
+        finally:
+            self.store.close()
 
 
 def build_operator(config: OptimizeConfig) -> tuple[Operator, str]:
@@ -52,9 +71,25 @@ def build_operator(config: OptimizeConfig) -> tuple[Operator, str]:
     return OperatorMix(llm, tuner, config.llm_fraction), note
 
 
+def open_evaluator(config: OptimizeConfig) -> Evaluator:
+    """The local worker pool, or with ``--executor ray`` actors on a Ray cluster (whose nodes, not
+    this machine, decide the platform)."""
+    if config.executor == "local":
+        return Harness(detect(config.platform), workers=config.workers, timeout_s=config.timeout)
+    if importlib.util.find_spec("ray") is None:
+        raise SearchError("--executor ray needs Ray here and on every evaluation host: "
+                          "pip install 'kernelevolve[distributed]'")
+    from kernelevolve.eval.ray_executor import ExecutorError, RayExecutor
+
+    try:
+        return RayExecutor(config.platform, workers=config.workers, timeout_s=config.timeout,
+                           address=config.ray_address)
+    except ExecutorError as exc:
+        raise SearchError(str(exc)) from exc
+
+
 def plan(config: OptimizeConfig) -> Plan:
     problem = load_problem(config.problem)
-    platform = detect(config.platform)
     if not config.seeds and not config.llm and not config.warm_start:
         raise SearchError(
             "nothing to start from: pass --seed KERNEL (a first Triton kernel defining ModelNew), "
@@ -62,8 +97,13 @@ def plan(config: OptimizeConfig) -> Plan:
             "or --warm-start to reuse kernels of earlier runs on this problem"
         )
     operator, note = build_operator(config)
-    store = open_store(config.store)
-    return Plan(config, problem, platform, store, operator, note)
+    evaluator = open_evaluator(config)
+    try:
+        store = open_store(config.store, objects=config.objects)
+    except BaseException:
+        evaluator.close()
+        raise
+    return Plan(config, problem, evaluator, store, operator, note)
 
 
 def execute(p: Plan, on_progress: Callable[[Progress], None] | None = None) -> Outcome:
@@ -75,16 +115,15 @@ def execute(p: Plan, on_progress: Callable[[Progress], None] | None = None) -> O
         seeds += warm_start_sources(p.store, p.problem, exclude_run_id=run.id)
     if not seeds and not config.llm and p.store.count_nodes(run.id) == 0:
         raise SearchError(
-            f"--warm-start found no earlier correct kernel for {p.problem.name} in {p.store.url}; "
+            f"--warm-start found no earlier correct kernel for {p.problem.name} in {p.store.display_url}; "
             "pass --seed KERNEL or --llm SPEC"
         )
     termination = Termination(max_steps=config.steps, max_seconds=config.max_seconds,
                               stall_steps=config.stall_steps, target_score=config.target_score)
-    with Harness(p.platform, workers=config.workers, timeout_s=config.timeout) as harness:
-        controller = Controller(p.store, harness, p.problem, p.operator, make_policy(config.policy), termination,
-                                workers=config.workers, seed=config.seed, on_progress=on_progress)
-        try:
-            return controller.run(run, config.steps, seeds)
-        except BaseException:
-            p.store.set_run_status(run.id, "interrupted")
-            raise
+    controller = Controller(p.store, p.evaluator, p.problem, p.operator, make_policy(config.policy), termination,
+                            workers=config.workers, seed=config.seed, on_progress=on_progress)
+    try:
+        return controller.run(run, config.steps, seeds)
+    except BaseException:
+        p.store.set_run_status(run.id, "interrupted")
+        raise

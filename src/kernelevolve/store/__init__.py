@@ -6,6 +6,7 @@ from .errors import (
     InvalidRecordError,
     ObjectMissingError,
     ObjectRootMismatchError,
+    ParentBusyError,
     RunConflictError,
     SchemaTooNewError,
     StoreBusyError,
@@ -13,7 +14,7 @@ from .errors import (
 )
 from .objects import ObjectStore
 from .records import NewNode, NodeRecord, RunRecord, RunSummary, source_hash
-from .store import Store, open_store
+from .store import Store, default_objects_dir, open_store
 
 __all__ = [
     "InvalidRecordError",
@@ -22,6 +23,7 @@ __all__ = [
     "ObjectMissingError",
     "ObjectRootMismatchError",
     "ObjectStore",
+    "ParentBusyError",
     "RunConflictError",
     "RunRecord",
     "RunSummary",
@@ -29,6 +31,7 @@ __all__ = [
     "Store",
     "StoreBusyError",
     "StoreError",
+    "default_objects_dir",
     "new_owner",
     "open_store",
     "source_hash",

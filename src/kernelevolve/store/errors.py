@@ -29,3 +29,11 @@ class ObjectMissingError(StoreError):
 
 class ObjectRootMismatchError(StoreError):
     """The object directory belongs to another database."""
+
+
+class ParentBusyError(StoreError):
+    """An exclusive claim asked for a node that another live claim is expanding."""
+
+    def __init__(self, message: str, busy: frozenset[int]):
+        super().__init__(message)
+        self.busy = busy  # every node live claims of the run were expanding

@@ -5,10 +5,10 @@ in ``schema_version``; opening it applies the missing ones in one transaction an
 table. A database with a version above ``LATEST_VERSION`` was written by a newer kernelevolve and is
 refused.
 
-Adding a migration: append a function; never edit an applied one. Migration 1 builds its tables
-from ``schema.py``, which is still version 1; the first migration that changes a table must first
-freeze version 1's definitions here (the tests open a version-1 database file and a fresh one, so a
-forgotten freeze or a table change without a migration fails them).
+Adding a migration: append a function; never edit an applied one, nor ``schema_v1.py`` (the frozen
+tables migration 1 builds). Change ``schema.py`` in the same commit: the tests open a version-1
+database file and a fresh one and compare both with it, so a table change without a migration
+fails them.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 
 from kernelevolve import __version__
 
-from . import schema
+from . import schema, schema_v1
 from .database import Database
 from .errors import SchemaTooNewError
 
@@ -31,13 +31,18 @@ _PG_MIGRATION_LOCK = 0x6B65766F
 
 
 def _v1_create_tables(conn: Connection) -> None:
-    tables = [t for t in schema.metadata.sorted_tables if t is not schema.schema_version]
-    schema.metadata.create_all(conn, tables=tables)
-    conn.execute(sa.insert(schema.store_meta).values(key="store_id", value=uuid.uuid4().hex))
-    conn.execute(sa.insert(schema.id_counters).values(name="node", next_value=1))
+    schema_v1.metadata.create_all(conn)
+    v1 = schema_v1.metadata.tables
+    conn.execute(sa.insert(v1["store_meta"]).values(key="store_id", value=uuid.uuid4().hex))
+    conn.execute(sa.insert(v1["id_counters"]).values(name="node", next_value=1))
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1_create_tables]
+def _v2_claims_record_their_parent(conn: Connection) -> None:
+    # The node a step expands, so that cooperating controllers can avoid expanding it at once.
+    conn.execute(sa.text("ALTER TABLE claims ADD COLUMN parent_id INTEGER"))
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1_create_tables, _v2_claims_record_their_parent]
 LATEST_VERSION = len(MIGRATIONS)
 
 

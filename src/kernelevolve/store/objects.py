@@ -114,7 +114,10 @@ def read_text(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
-        raise ObjectMissingError(f"object file {path} is missing") from exc
+        raise ObjectMissingError(
+            f"object file {path} is missing: every process that shares a store must see the same "
+            "object directory (--objects or KERNELEVOLVE_OBJECTS, e.g. on NFS)"
+        ) from exc
 
 
 def read_json(path: Path) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """The store's tables as the queries see them: the current schema, one ``MetaData``.
 
 Migrations (``migrations.py``) are what build and change these tables in a database; a change here
-without a migration there is caught by the tests that open a version-1 database.
+without a migration there is caught by the tests that open a version-1 database. This is schema
+version 2: version 1 (frozen in ``schema_v1.py``) had no ``claims.parent_id``.
 """
 
 from __future__ import annotations
@@ -89,6 +90,8 @@ claims = sa.Table(
     sa.Column("owner", sa.String(255), nullable=False),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("heartbeat_at", Timestamp, nullable=False),
+    # The node whose expansion this step is (None for seeds and drafts); schema version 2.
+    sa.Column("parent_id", sa.Integer, nullable=True),
     sa.Index("ix_claims_run_id", "run_id"),
     sa.Index("ix_claims_owner", "owner"),
     sqlite_autoincrement=True,

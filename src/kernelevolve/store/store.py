@@ -1,12 +1,13 @@
 """The store's public face: ``open_store`` and ``Store``, what the controller and the CLI call.
 
 A store is a metadata database (any SQLAlchemy URL; SQLite by default) plus an object directory.
-Sharing a run between processes or hosts is opening the same URL (and object directory).
+Sharing a run between processes or hosts is opening the same URL and the same object directory.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -27,26 +28,42 @@ from .schema import CACHE_KEY_LENGTH, eval_cache, nodes, runs, store_meta
 from .tree import lineage_query, subtree_query
 
 STORE_ENV = "KERNELEVOLVE_STORE"
+OBJECTS_ENV = "KERNELEVOLVE_OBJECTS"
 DEFAULT_ROOT = Path(".kernelevolve")
+_UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._-]")
 
 
-def open_store(url: str | None = None, root: Path | None = None) -> Store:
-    """Open (creating and migrating as needed) the store at ``url``.
+def open_store(url: str | None = None, root: Path | None = None, objects: Path | None = None) -> Store:
+    """Open (creating and migrating as needed) the store at ``url``, its files under ``objects``.
 
-    ``url`` None: ``$KERNELEVOLVE_STORE``, else SQLite at ``<root>/kernelevolve.db``. ``root``
-    None: the SQLite file's folder for a SQLite URL, else ``.kernelevolve`` in the working
-    directory. Objects live in ``<root>/objects``.
+    ``url`` None: ``$KERNELEVOLVE_STORE``, else SQLite at ``<root>/kernelevolve.db``. ``objects``
+    None: ``<root>/objects`` when ``root`` is given, else ``$KERNELEVOLVE_OBJECTS``, else
+    ``default_objects_dir(url)``. ``root`` None: ``.kernelevolve`` in the working directory.
     """
     url = url or os.environ.get(STORE_ENV) or None
     if url is None:
-        root = Path(root if root is not None else DEFAULT_ROOT).resolve()
-        url = f"sqlite:///{root / 'kernelevolve.db'}"
-    elif root is None:
-        parsed = make_url(url)
-        database = parsed.database if parsed.get_backend_name() == "sqlite" else None
-        in_file = database not in (None, "", ":memory:")
-        root = Path(str(database)).resolve().parent if in_file else DEFAULT_ROOT.resolve()
-    return Store(url, ObjectStore(Path(root) / "objects"))
+        url = f"sqlite:///{Path(root if root is not None else DEFAULT_ROOT).resolve() / 'kernelevolve.db'}"
+    if objects is None and root is not None:
+        objects = Path(root) / "objects"
+    objects = objects or os.environ.get(OBJECTS_ENV) or default_objects_dir(url)
+    return Store(url, ObjectStore(Path(objects)))
+
+
+def default_objects_dir(url: str) -> Path:
+    """Where a store keeps its files unless told: ``objects`` beside a SQLite file; for a server
+    database, a folder of the working directory's ``.kernelevolve`` named after the database
+    (``objects-postgresql-HOST-PORT-NAME``), which other machines do not see: processes sharing a
+    run across machines pass one shared ``--objects``.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if database in (None, "", ":memory:"):
+            return DEFAULT_ROOT.resolve() / "objects"
+        return Path(str(database)).resolve().parent / "objects"
+    label = "-".join(str(part) for part in (parsed.get_backend_name(), parsed.host or "local",
+                                             parsed.port or "default", parsed.database or "default"))
+    return DEFAULT_ROOT.resolve() / f"objects-{_UNSAFE_IN_NAME.sub('_', label)}"
 
 
 class Store:
@@ -68,7 +85,12 @@ class Store:
             raise
 
     def __repr__(self) -> str:
-        return f"Store({self._db.display_url!r}, objects={str(self.objects.root)!r})"
+        return f"Store({self.display_url!r}, objects={str(self.objects.root)!r})"
+
+    @property
+    def display_url(self) -> str:
+        """The URL without its password, for messages and logs."""
+        return self._db.display_url
 
     def close(self) -> None:
         self._db.close()
@@ -294,13 +316,38 @@ class Store:
     def claim_slot(
         self, run_id: int, owner: str, max_steps: int,
         stale_after_s: float = claims.DEFAULT_STALE_AFTER_S,
+        parent_id: int | None = None, exclusive: bool = False,
     ) -> int | None:
-        """A claim id if evaluated nodes + live claims < max_steps, else None (budget spent)."""
+        """A claim id if evaluated nodes + live claims < max_steps, else None (budget spent).
+
+        ``parent_id`` names the node the step expands. With ``exclusive`` a node that a live
+        claim already expands is refused: ParentBusyError, whose ``busy`` lists those nodes.
+        """
         return self._db.write(
             lambda conn: claims.claim_slot(
-                conn, run_id, owner, max_steps, stale_after_s, datetime.now(timezone.utc)
+                conn, run_id, owner, max_steps, stale_after_s, datetime.now(timezone.utc),
+                parent_id, exclusive,
             )
         )
+
+    def claim_seeding(
+        self, run_id: int, owner: str, count: int, max_steps: int,
+        stale_after_s: float = claims.DEFAULT_STALE_AFTER_S,
+    ) -> list[int] | None:
+        """Up to ``count`` claims for the run's first nodes; None if the run has nodes or a live
+        claim (another controller seeds it: wait for its nodes)."""
+        return self._db.write(
+            lambda conn: claims.claim_seeding(
+                conn, run_id, owner, count, max_steps, stale_after_s, datetime.now(timezone.utc)
+            )
+        )
+
+    def expanding_parents(
+        self, run_id: int, stale_after_s: float = claims.DEFAULT_STALE_AFTER_S
+    ) -> set[int]:
+        """The nodes of the run that live claims are expanding now."""
+        with self._db.reading() as conn:
+            return claims.expanding_parents(conn, run_id, stale_after_s, datetime.now(timezone.utc))
 
     def release_claim(self, claim_id: int) -> None:
         """Give back a claim whose candidate will not be recorded; releasing twice is harmless."""

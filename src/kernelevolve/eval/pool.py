@@ -43,13 +43,16 @@ class WorkerCrashed(WorkerError):
 class WorkerProcess:
     """One long-lived worker subprocess and its JSON-lines channel."""
 
-    def __init__(self, role: str, platform: Platform, redact: Redactor):
+    def __init__(self, role: str, platform: Platform, redact: Redactor, cpu_threads: int | None = None):
         self.role = role
         self.platform = platform
         self.redact = redact
         self.home = Path(tempfile.mkdtemp(prefix=f"kernelevolve-{role}-"))
         self.log_path = self.home / "worker.log"
-        env = worker_environment(os.environ, str(self.home), platform.worker_env())
+        extra = dict(platform.worker_env())
+        if cpu_threads is not None and "OMP_NUM_THREADS" not in os.environ:
+            extra["OMP_NUM_THREADS"] = str(cpu_threads)  # several workers must not each take every core
+        env = worker_environment(os.environ, str(self.home), extra)
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "kernelevolve.eval.worker", role, platform.device, str(self.log_path)],
@@ -186,7 +189,8 @@ class WorkerPool:
                 if worker.alive:
                     return worker
                 worker.close()
-        return WorkerProcess(self.role, self.platform, self.redact)
+        threads = max(1, (os.cpu_count() or 1) // self.size) if self.size > 1 else None
+        return WorkerProcess(self.role, self.platform, self.redact, threads)
 
     def close(self) -> None:
         with self._lock:

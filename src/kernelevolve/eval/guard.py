@@ -44,6 +44,14 @@ def storage_key(t: torch.Tensor) -> int:
     return t.untyped_storage().data_ptr()
 
 
+def storage_digest(t: torch.Tensor) -> str:
+    """A hash of every byte of a CPU tensor's storage (views included)."""
+    import hashlib
+
+    whole = torch.empty(0, dtype=torch.uint8).set_(t.untyped_storage())
+    return hashlib.sha1(whole.numpy().tobytes()).hexdigest()
+
+
 def sentinel_fill(t: torch.Tensor, variant: int) -> None:
     """Fill with a value no correct kernel leaves behind; variant 0 and 1 differ."""
     if t.numel() == 0:
@@ -66,6 +74,8 @@ class CallRecord:
     random_ops: list[str] = field(default_factory=list)
     side_stream_launches: int = 0
     threads_started: int = 0
+    copied_into: set[int] = field(default_factory=set)  # storages a PyTorch copy_ wrote since their last launch
+    after_launch: dict[int, str] = field(default_factory=dict)  # CPU storage -> digest right after its last launch
 
 
 class _Watch(TorchDispatchMode):
@@ -80,6 +90,8 @@ class _Watch(TorchDispatchMode):
         if guard.in_launch or guard.record is None:
             return out
         name = func.overloadpacket.__name__
+        if name == "copy_" and args and isinstance(args[0], torch.Tensor):
+            guard.record.copied_into.add(storage_key(args[0]))
         if name in ALLOCATING and isinstance(out, torch.Tensor):
             sentinel_fill(out, guard.sentinel)
         elif name in RANDOM:
@@ -141,6 +153,12 @@ class Guard:
                 return original(fn_self, *args, **kwargs)
             finally:
                 guard.in_launch = False
+                for value in list(args) + list(kwargs.values()):
+                    if isinstance(value, torch.Tensor):
+                        key = storage_key(value)
+                        record.copied_into.discard(key)
+                        if value.device.type == "cpu":
+                            record.after_launch[key] = storage_digest(value)
 
         run.__kernelevolve_guard__ = True
         return run
@@ -225,7 +243,17 @@ class Guard:
                 reasons.append(f"modifies its output with the PyTorch operator aten.{name} after the kernel")
                 break
         for i, out in enumerate(outputs):
-            if record.launches and storage_key(out) not in record.written_storages and out.numel():
+            key = storage_key(out)
+            if key in record.copied_into:
+                reasons.append(f"output {i} was overwritten by a PyTorch copy after its last Triton kernel")
+                break
+            if key in record.after_launch and storage_digest(out) != record.after_launch[key]:
+                reasons.append(
+                    f"output {i} changed after its last Triton kernel, outside PyTorch and Triton "
+                    "(written through a NumPy view or raw memory)"
+                )
+                break
+            if record.launches and key not in record.written_storages and out.numel():
                 reasons.append(
                     f"output {i} was not written by any Triton kernel launched in this call "
                     "(it comes from PyTorch or from an earlier call)"

@@ -23,6 +23,7 @@ class LiveView:
 
     def __exit__(self, *exc: object) -> None:
         self._live.__exit__(*exc)
+        self.console.line()  # what is printed next starts on a line of its own
 
     def update(self, p: Progress) -> None:
         with self._lock:

@@ -20,6 +20,7 @@ class PlatformError(Exception):
 class Platform:
     name: str  # cuda | rocm | interpreter
     device: str  # torch device string for inputs and outputs
+    device_name: str = ""  # the GPU's model ("" on the interpreter): cached results never cross models
 
     @property
     def timed(self) -> bool:
@@ -43,14 +44,14 @@ def detect(requested: str = "auto") -> Platform:
     has_gpu = torch.cuda.is_available()
     vendor = "rocm" if getattr(torch.version, "hip", None) else "cuda"
     if requested == "auto":
-        return Platform(vendor, "cuda") if has_gpu else Platform("interpreter", "cpu")
+        return Platform(vendor, "cuda", torch.cuda.get_device_name()) if has_gpu else Platform("interpreter", "cpu")
     if not has_gpu or vendor != requested:
         found = f"a {vendor} device" if has_gpu else "no GPU"
         raise PlatformError(
             f"--platform {requested} asked for, but torch sees {found}; "
             "use --platform interpreter to check correctness on the CPU"
         )
-    return Platform(requested, "cuda")
+    return Platform(requested, "cuda", torch.cuda.get_device_name())
 
 
 @dataclass(frozen=True)

@@ -39,3 +39,14 @@ def test_large_production_shape_is_skipped_and_reported(tmp_path, interpreter_ha
 def test_no_shape_small_enough_is_a_clear_error(tmp_path, interpreter_harness):
     with pytest.raises(HarnessError, match="CHECK_SHAPES"):
         interpreter_harness.evaluate(problem_file(tmp_path, "{}"), KERNEL)
+
+
+def test_references_are_cached_per_device_model(tmp_path):
+    from kernelevolve.eval.harness import Harness
+    from kernelevolve.platform import Platform
+
+    problem = load_problem(Path(__file__).parent / "problems" / "scale_add.py")
+    for model in ("GPU model A", "GPU model B", "GPU model A"):
+        with Harness(Platform("interpreter", "cpu", model), cache_dir=tmp_path) as harness:
+            harness.reference_set(problem)
+    assert len(list((tmp_path / "references").iterdir())) == 2

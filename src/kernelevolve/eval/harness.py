@@ -97,7 +97,8 @@ class Harness:
     def _load_or_compute_references(self, problem: Problem) -> References:
         cases = cases_for(problem)
         key = hashlib.sha256(
-            json.dumps([HARNESS_VERSION, problem.hash, self.platform.name, INTERPRETER_MAX_ELEMENTS,
+            json.dumps([HARNESS_VERSION, problem.hash, self.platform.name, self.platform.device_name,
+                        INTERPRETER_MAX_ELEMENTS,
                         [c.to_json() for c in cases]]).encode()
         ).hexdigest()[:24]
         directory = self.cache_dir / key

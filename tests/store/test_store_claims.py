@@ -213,23 +213,27 @@ def test_seeding_of_a_dead_controller_is_taken_over(store, run):
     assert store.claim_seeding(run.id, new_owner(), 1, max_steps=10) is not None
 
 
-def _claim_seeding_in_process(url: str, root: str, run_id: int, go, out) -> None:
+def _claim_seeding_in_process(url: str, root: str, run_id: int, go, out, done) -> None:
     with open_store(url, root=root) as store:
         go.wait(timeout=60)
         out.put(store.claim_seeding(run_id, new_owner(), 2, max_steps=10))
+        # Stay alive until every process has asked: a claim whose process has exited is dead,
+        # and taking over a dead process's seeding is what the store is meant to do.
+        done.wait(timeout=60)
 
 
 def test_controllers_starting_at_once_get_one_seeding(store, run, store_url, store_root):
     context = multiprocessing.get_context("spawn")
-    go, out = context.Event(), context.Queue()
+    go, out, done = context.Event(), context.Queue(), context.Event()
     workers = [
-        context.Process(target=_claim_seeding_in_process, args=(store_url, str(store_root), run.id, go, out))
+        context.Process(target=_claim_seeding_in_process, args=(store_url, str(store_root), run.id, go, out, done))
         for _ in range(3)
     ]
     for worker in workers:
         worker.start()
     go.set()
     granted = [out.get(timeout=60) for _ in workers]
+    done.set()
     for worker in workers:
         worker.join(timeout=60)
     winners = [g for g in granted if g is not None]

@@ -181,3 +181,12 @@ def test_reserved_ids_are_never_handed_out_twice(store):
 def _new(node_id: int, parent_id: int | None) -> NewNode:
     return NewNode(id=node_id, parent_id=parent_id, operator="tuner", source=f"# {node_id}",
                    result={"status": "ok"}, score=1.0, is_buggy=False, status="ok")
+
+
+def test_node_ids_and_nodes_by_ids_fetch_only_what_is_asked(store, run, make_node):
+    root = make_node(run.id)
+    made = [root] + [make_node(run.id, root.id) for _ in range(4)]
+    assert store.node_ids(run.id) == _ids(made)
+    picked = [made[3].id, made[1].id, 10**9]
+    assert _ids(store.nodes_by_ids(picked)) == sorted(picked[:2])
+    assert store.nodes_by_ids([]) == []

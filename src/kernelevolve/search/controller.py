@@ -274,12 +274,13 @@ class Controller:
         return replace(selection, parent=graph.nodes[selection.parent.id])
 
     def _graph(self, run: RunRecord, progress: Progress) -> Graph:
-        records = self.store.nodes(run.id)
+        ids = self.store.node_ids(run.id)
         with self._lock:
-            for record in records:
-                if record.id not in self._views:
-                    self._views[record.id] = record.to_view(with_source=True)
-            views = [self._views[r.id] for r in records]
+            new = [i for i in ids if i not in self._views]
+        loaded = {r.id: r.to_view(with_source=True) for r in self.store.nodes_by_ids(new)} if new else {}
+        with self._lock:
+            self._views.update(loaded)
+            views = [self._views[i] for i in ids]
         good = [v for v in views if not v.is_buggy]
         best = max(good, key=lambda v: (v.score, -v.id), default=None)
         progress.steps_done = len(views)

@@ -30,6 +30,7 @@ from .tree import lineage_query, subtree_query
 STORE_ENV = "KERNELEVOLVE_STORE"
 OBJECTS_ENV = "KERNELEVOLVE_OBJECTS"
 DEFAULT_ROOT = Path(".kernelevolve")
+ID_BATCH = 500  # ids per IN (...) list: well under every backend's bound-parameter limit
 _UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -225,6 +226,22 @@ class Store:
     def nodes(self, run_id: int) -> list[NodeRecord]:
         query = sa.select(nodes).where(nodes.c.run_id == run_id).order_by(nodes.c.id)
         return self._node_records(query)
+
+    def node_ids(self, run_id: int) -> list[int]:
+        """The run's node ids in order: a cheap way to see which nodes are new since last time."""
+        with self._db.reading() as conn:
+            return list(conn.execute(
+                sa.select(nodes.c.id).where(nodes.c.run_id == run_id).order_by(nodes.c.id)
+            ).scalars())
+
+    def nodes_by_ids(self, node_ids: Sequence[int]) -> list[NodeRecord]:
+        """The nodes with these ids, in id order (unknown ids are left out)."""
+        found: list[NodeRecord] = []
+        ids = sorted(set(node_ids))
+        for start in range(0, len(ids), ID_BATCH):
+            batch = ids[start:start + ID_BATCH]
+            found += self._node_records(sa.select(nodes).where(nodes.c.id.in_(batch)).order_by(nodes.c.id))
+        return found
 
     def node(self, node_id: int) -> NodeRecord | None:
         found = self._node_records(sa.select(nodes).where(nodes.c.id == node_id))

@@ -17,7 +17,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from kernelevolve.bench import _geomean, save  # noqa: E402
+from kernelevolve.bench import save  # noqa: E402
+from kernelevolve.eval.result import geomean  # noqa: E402
 
 
 def merge(parts: list[dict], command: str) -> dict:
@@ -35,8 +36,8 @@ def merge(parts: list[dict], command: str) -> dict:
         shapes=shapes,
         copy_gbps=sum(copies) / len(copies) if copies else None,
         summary={
-            "geomean_vs_compile_production": _geomean([r["speedup_vs_compile"] for r in production]),
-            "geomean_after_dispatch_production": _geomean([r["speedup_after_dispatch"] for r in production]),
+            "geomean_vs_compile_production": geomean(r["speedup_vs_compile"] for r in production),
+            "geomean_after_dispatch_production": geomean(r["speedup_after_dispatch"] for r in production),
             "correct_operators": sum(op["sample_status"] == "ok" for p in parts for op in p["operators"]),
             "operators": sum(len(p["operators"]) for p in parts),
         },

@@ -6,7 +6,6 @@ the exact command."""
 from __future__ import annotations
 
 import json
-import math
 import platform as host
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from typing import Any
 
 from kernelevolve.config import OptimizeConfig
 from kernelevolve.eval.harness import Harness
-from kernelevolve.eval.result import EvalResult
+from kernelevolve.eval.result import EvalResult, geomean
 from kernelevolve.platform import Platform
 from kernelevolve.problem import load_problem
 from kernelevolve.search.controller import Controller, seed_sources
@@ -86,13 +85,6 @@ def run_suite(
     return rows
 
 
-def _best_pytorch(t: dict[str, Any]) -> tuple[str, float]:
-    options = {"eager": t.get("eager_ms"), "torch.compile": t.get("compile_ms"),
-               **{k: v for k, v in (t.get("extra_baselines_ms") or {}).items()}}
-    name, ms = min(((k, v) for k, v in options.items() if v), key=lambda kv: kv[1])
-    return name, ms
-
-
 def shape_rows(rows: list[OperatorBench], copy_gbps: float | None) -> list[dict[str, Any]]:
     """One row per operator and production shape, with speedups against every baseline."""
     table = []
@@ -102,7 +94,7 @@ def shape_rows(rows: list[OperatorBench], copy_gbps: float | None) -> list[dict[
         for shape, s in sample.items():
             b = best.get(shape, s)
             kernel = b if b.candidate_ms <= s.candidate_ms else s
-            base_name, base_ms = _best_pytorch(s.model_dump())
+            base_name, base_ms = s.best_pytorch()
             dispatched = min(kernel.candidate_ms, base_ms)
             table.append({
                 "operator": op.name, "shape": shape,
@@ -141,19 +133,14 @@ def report(rows: list[OperatorBench], platform: Platform, command: str, steps: i
         ],
         "shapes": table,
         "summary": {
-            "geomean_vs_compile_production": _geomean([r["speedup_vs_compile"] for r in production]),
-            "geomean_after_dispatch_production": _geomean([r["speedup_after_dispatch"] for r in production]),
+            "geomean_vs_compile_production": geomean(r["speedup_vs_compile"] for r in production),
+            "geomean_after_dispatch_production": geomean(r["speedup_after_dispatch"] for r in production),
             "correct_operators": sum(r.sample.correct for r in rows), "operators": len(rows),
         },
         "host": {"python": host.python_version(), "machine": host.machine()},
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": command,
     }
-
-
-def _geomean(values: list[float | None]) -> float | None:
-    values = [v for v in values if v]
-    return math.exp(sum(map(math.log, values)) / len(values)) if values else None
 
 
 def markdown(r: dict[str, Any]) -> str:

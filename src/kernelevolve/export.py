@@ -11,11 +11,12 @@ from typing import Any
 
 import jinja2
 
+from kernelevolve.eval.result import ShapeTiming
+from kernelevolve.eval.static import CANDIDATE_CLASSES
 from kernelevolve.problem import Problem, import_problem_module, init_inputs, load_problem, reference_class
 from kernelevolve.store import Store
 
 TEMPLATES = Path(__file__).parent / "templates"
-CANDIDATE_CLASSES = ("ModelNew", "TritonModel")
 
 
 class ExportError(Exception):
@@ -102,8 +103,7 @@ def _dispatch(problem: Problem, module: Any, result: dict[str, Any]) -> tuple[li
         t = timings.get(shape.name)
         if t is None:
             continue
-        baselines = {"eager": t.get("eager_ms"), "torch.compile": t.get("compile_ms"), **(t.get("extra_baselines_ms") or {})}
-        name, best = min(((k, v) for k, v in baselines.items() if v), key=lambda kv: kv[1])
+        name, best = ShapeTiming.model_validate(t).best_pytorch()
         signature = _signature_of(module, shape.params)
         faster = t["candidate_ms"] < best and signature is not None
         if faster:

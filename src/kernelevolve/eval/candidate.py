@@ -16,14 +16,8 @@ import torch
 
 from kernelevolve.eval.guard import storage_key
 from kernelevolve.eval.inputs import Case, digest, make_inputs
-from kernelevolve.eval.worker import CandidateFailure, classify, load_candidate, outputs_of, send
-
-CANDIDATE_CLASSES = ("ModelNew", "TritonModel")
-
-
-def _clone(x: Any) -> Any:
-    return x.clone() if isinstance(x, torch.Tensor) else x
-
+from kernelevolve.eval.static import CANDIDATE_CLASSES
+from kernelevolve.eval.worker import CandidateFailure, classify, clone_value, load_candidate, outputs_of, send
 
 def _sync(device: str) -> None:
     if device == "cuda":
@@ -97,7 +91,7 @@ def run_candidate(worker: Any, entry: dict[str, Any], req: dict[str, Any]) -> di
 
 
 def _checked_call(guard, model, inputs, case: Case, variant: int, previous, device, kernel) -> list[torch.Tensor]:
-    call_inputs = [_clone(x) for x in inputs]
+    call_inputs = [clone_value(x) for x in inputs]
     try:
         with torch.no_grad(), guard.watch(variant) as record:
             result = model(*call_inputs)

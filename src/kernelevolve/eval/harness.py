@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import shutil
 import subprocess
@@ -24,9 +23,10 @@ import torch
 from kernelevolve.eval.compare import OutputUnreadable, compare, load_outputs
 from kernelevolve.eval.inputs import Case, cases_for
 from kernelevolve.eval.pool import WorkerCrashed, WorkerPool, WorkerProcess, WorkerTimeout
-from kernelevolve.eval.result import CaseResult, EvalResult, Mismatch, ShapeTiming, Status
+from kernelevolve.eval.result import CaseResult, EvalResult, Mismatch, ShapeTiming, Status, geomean
 from kernelevolve.eval.sandbox import Redactor
 from kernelevolve.eval.static import check_source
+from kernelevolve.eval.timing import wall_disagrees
 from kernelevolve.platform import Platform, peak_for
 from kernelevolve.problem import Problem
 
@@ -263,6 +263,7 @@ class Harness:
 
     def _score(self, problem: Problem, refs: References, timings: list[dict[str, Any]], out_dir: Path, result: EvalResult) -> None:
         peak = peak_for(refs.device_name)
+        timed_cases = {c.shape: c for c in cases_for(problem) if c.timed}
         rows: list[ShapeTiming] = []
         for row in timings:
             shape = row["shape"]
@@ -272,7 +273,7 @@ class Harness:
                     if name not in ("shape", "candidate"):
                         cached[name] = timing
                 base = dict(cached)
-            timed_case = next(c for c in cases_for(problem) if c.shape == shape and c.timed)
+            timed_case = timed_cases[shape]
             recheck = compare(load_outputs(out_dir / f"{shape}.timed.pt"),
                               load_outputs(refs.directory / f"{timed_case.id}.pt"), problem.tolerance)
             if recheck is not None:
@@ -285,8 +286,8 @@ class Harness:
         result.timing_method = rows[0].method if rows else ""
         speedups = [r.speedup for r in rows if r.speedup]
         eager = [r.speedup_eager for r in rows if r.speedup_eager]
-        result.speedup = _geomean(speedups) if len(speedups) == len(rows) else None
-        result.speedup_eager = _geomean(eager) if len(eager) == len(rows) else None
+        result.speedup = geomean(speedups) if len(speedups) == len(rows) else None
+        result.speedup_eager = geomean(eager) if len(eager) == len(rows) else None
         if result.speedup and result.speedup > IMPLAUSIBLE_SPEEDUP:
             result.flags.append(f"review: speedup {result.speedup:.1f}x over torch.compile is implausibly high")
         clocks = gpu_clocks()
@@ -315,7 +316,7 @@ class Harness:
         if refs.copy_gbps and st.gbps > refs.copy_gbps * 1.05:
             result.flags.append(f"review: shape {shape} moves {st.gbps:.0f} GB/s, above the measured copy "
                                 f"ceiling {refs.copy_gbps:.0f} GB/s (minimum traffic assumed)")
-        if cand["median_ms"] < 0.5 * (cand["wall_median_ms"] - 0.05):
+        if wall_disagrees(cand["median_ms"], cand["wall_median_ms"]):
             result.flags.append(f"review: shape {shape}: CUDA events saw {cand['median_ms']:.4f} ms but the wall "
                                 f"clock {cand['wall_median_ms']:.4f} ms")
         return st
@@ -334,12 +335,6 @@ def _fingerprint(outputs: list[Any]) -> str:
         if c.numel():
             h.update(c.reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
-
-
-def _geomean(values: list[float]) -> float | None:
-    if not values:
-        return None
-    return math.exp(sum(math.log(v) for v in values) / len(values))
 
 
 def worker_device(worker: WorkerProcess) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from enum import Enum
 
 from pydantic import BaseModel, Field
@@ -51,6 +52,18 @@ class ShapeTiming(BaseModel):
     fraction_of_peak_compute: float | None = None
     method: str = ""
     wall_ms: float | None = None
+
+
+    def best_pytorch(self) -> tuple[str, float]:
+        """The fastest PyTorch path measured for this shape: (name, ms)."""
+        options = {"eager": self.eager_ms, "torch.compile": self.compile_ms, **self.extra_baselines_ms}
+        return min(((k, v) for k, v in options.items() if v), key=lambda kv: kv[1])
+
+
+def geomean(values: Iterable[float | None]) -> float | None:
+    """Geometric mean of the values given (None skipped); None when there are none."""
+    present = [v for v in values if v]
+    return math.exp(sum(map(math.log, present)) / len(present)) if present else None
 
 
 class CaseResult(BaseModel):

@@ -129,10 +129,10 @@ class Worker:
                 if case.timed:
                     counter = FlopCounterMode(display=False)
                     with counter:
-                        result = entry["model"](*[_clone(x) for x in inputs])
+                        result = entry["model"](*[clone_value(x) for x in inputs])
                     flops = counter.get_total_flops()
                 else:
-                    result, flops = entry["model"](*[_clone(x) for x in inputs]), 0
+                    result, flops = entry["model"](*[clone_value(x) for x in inputs]), 0
             outputs = outputs_of(result)
             self._save(outputs, out_dir / f"{case.id}.pt")
             tensors = [x for x in inputs + outputs if isinstance(x, torch.Tensor)]
@@ -172,7 +172,7 @@ class Worker:
         return entry["compiled"]
 
 
-def _clone(x: Any) -> Any:
+def clone_value(x: Any) -> Any:
     import torch
 
     return x.clone() if isinstance(x, torch.Tensor) else x

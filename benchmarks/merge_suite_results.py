@@ -1,5 +1,5 @@
-"""Merge per-operator results of `kernelevolve bench` (one JSON per operator, as written when a
-suite is benchmarked one operator per command) into one suite report: JSON, markdown and chart.
+"""Merge results of `kernelevolve bench` run in parts (`--only` some operators per command, as when
+one device session cannot hold the whole suite) into one suite report: JSON, markdown and chart.
 
     python benchmarks/merge_suite_results.py benchmarks/results/recsys-cuda-parts/*.json \
         --out benchmarks/results --stem recsys-cuda --command "..."
@@ -43,7 +43,8 @@ def merge(parts: list[dict], command: str) -> dict:
         },
         date=max(p["date"] for p in parts),
         command=command,
-        parts=[{"operator": p["operators"][0]["name"], "command": p["command"], "date": p["date"]} for p in parts],
+        parts=[{"operators": [op["name"] for op in p["operators"]], "command": p["command"], "date": p["date"]}
+               for p in parts],
     )
     return merged
 

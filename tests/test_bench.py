@@ -44,3 +44,25 @@ def test_missing_sample_is_a_clear_error(tmp_path):
         cwd=tmp_path, capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 2 and "no sample kernel for scale_add.py" in proc.stderr
+
+
+def test_only_benchmarks_the_named_operators_and_names_unknown_ones(tmp_path):
+    suite, samples = tmp_path / "suite", tmp_path / "samples"
+    suite.mkdir()
+    samples.mkdir()
+    for name in ("scale_add", "zz_other"):  # no sample for zz_other: only scale_add may be looked at
+        shutil.copy(ROOT / "tests" / "eval" / "problems" / "scale_add.py", suite / f"{name}.py")
+    shutil.copy(ROOT / "tests" / "search" / "data" / "seed_scale_add.py", samples / "scale_add.py")
+    env = dict(os.environ, KERNELEVOLVE_CACHE=str(tmp_path / "cache"))
+    base = [sys.executable, "-m", "kernelevolve.cli", "bench", str(suite), "--platform", "interpreter",
+            "--samples", str(samples), "--out", str(tmp_path / "results")]
+    proc = subprocess.run([*base, "--only", "nope"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2 and "not in" in proc.stderr and "nope" in proc.stderr
+    proc = subprocess.run([*base, "--only", "scale_add"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "saved 1/1 operators" in proc.stderr
+    result = json.loads((tmp_path / "results" / "suite-interpreter.json").read_text())
+    assert [op["name"] for op in result["operators"]] == ["scale_add"]
+    assert result["operators_planned"] == 1

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import platform as host
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -49,20 +50,37 @@ def sample_for(problem: Path, samples: Path) -> Path:
     return path
 
 
-def run_suite(
-    suite: Path, platform: Platform, store: Store, steps: int, llm: list[str], samples: Path | None,
-    progress: Callable[[str], None] = lambda line: None, timeout: float = 600.0,
-) -> list[OperatorBench]:
+def suite_problems(suite: Path, only: list[str] | None = None) -> list[Path]:
+    """The suite's problem files, sorted; ``only`` keeps those named (file stems), in the suite's order."""
     problems = sorted(p for p in suite.glob("*.py") if not p.name.startswith("_"))
     if not problems:
         raise BenchError(f"no problem files in {suite}")
+    if only:
+        unknown = sorted(set(only) - {p.stem for p in problems})
+        if unknown:
+            raise BenchError(f"not in {suite}: {', '.join(unknown)} (it has {', '.join(p.stem for p in problems)})")
+        problems = [p for p in problems if p.stem in only]
+    return problems
+
+
+def run_suite(
+    suite: Path, platform: Platform, store: Store, steps: int, llm: list[str], samples: Path | None,
+    progress: Callable[[str], None] = lambda line: None, timeout: float = 600.0, only: list[str] | None = None,
+    measured: Callable[[list[OperatorBench]], None] = lambda rows: None,
+) -> list[OperatorBench]:
+    """Benchmark each operator in turn; ``measured`` gets the rows so far after each one, so that an
+    interrupted bench keeps what it measured."""
+    problems = suite_problems(suite, only)
     samples = samples or SAMPLES_ROOT / suite.name
-    rows = []
+    for path in problems:  # every sample exists before any device time is spent
+        sample_for(path, samples)
+    rows: list[OperatorBench] = []
+    started = time.monotonic()
     with Harness(platform, timeout_s=timeout) as harness:
-        for path in problems:
+        for i, path in enumerate(problems, 1):
             problem = load_problem(path)
             sample_path = sample_for(path, samples)
-            progress(f"{problem.name}: sample kernel")
+            progress(f"[{i}/{len(problems)}, {time.monotonic() - started:.0f} s] {problem.name}: sample kernel")
             sample = harness.evaluate(problem, sample_path.read_text())
             best, best_node, search = None, None, "no search (--steps 0)"
             if steps > 0 and sample.correct:
@@ -82,6 +100,7 @@ def run_suite(
                 search = f"no search: the sample is {sample.status.value}"
             copy_gbps = harness.reference_set(problem).copy_gbps
             rows.append(OperatorBench(problem.name, str(path), sample, best, best_node, search, copy_gbps))
+            measured(rows)
     return rows
 
 
@@ -116,7 +135,8 @@ def shape_rows(rows: list[OperatorBench], copy_gbps: float | None) -> list[dict[
     return table
 
 
-def report(rows: list[OperatorBench], platform: Platform, command: str, steps: int) -> dict[str, Any]:
+def report(rows: list[OperatorBench], platform: Platform, command: str, steps: int,
+           planned: int | None = None) -> dict[str, Any]:
     first = next((r.sample for r in rows if r.sample.device), rows[0].sample)
     copy_gbps = next((r.copy_gbps for r in rows if r.copy_gbps), None)
     table = shape_rows(rows, copy_gbps)
@@ -125,6 +145,7 @@ def report(rows: list[OperatorBench], platform: Platform, command: str, steps: i
         "what": "recsys case-study operators: sample and searched kernels against PyTorch baselines",
         "platform": platform.name, "device": first.device, "versions": first.versions,
         "timing_method": first.timing_method, "copy_gbps": copy_gbps, "steps": steps,
+        "operators_planned": planned or len(rows),
         "operators": [
             {"name": r.name, "problem": r.problem, "sample_status": r.sample.status.value,
              "sample_reason": r.sample.reason, "best_node": r.best_node, "search": r.search,
@@ -167,6 +188,9 @@ def markdown(r: dict[str, Any]) -> str:
               f"against torch.compile; {_x(summary['geomean_after_dispatch_production'])} against the best "
               f"PyTorch path after shape-aware dispatch. Operators whose sample is correct: "
               f"{summary['correct_operators']}/{summary['operators']}.", ""]
+    planned = r.get("operators_planned", len(r["operators"]))
+    if planned > len(r["operators"]):
+        lines.append(f"- Partial: {len(r['operators'])} of {planned} operators measured so far.")
     for op in r["operators"]:
         if op["sample_status"] != "ok":
             lines.append(f"- {op['name']}: sample {op['sample_status']}: {op['sample_reason']}")

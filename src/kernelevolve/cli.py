@@ -290,8 +290,12 @@ def bench(
     objects: Optional[Path] = ObjectsOpt,
     out_dir: Path = typer.Option(Path("benchmarks/results"), "--out", help="Where results are written."),
     timeout: float = typer.Option(600.0, "--timeout", help="Seconds per candidate evaluation."),
+    only: list[str] = typer.Option([], "--only", help="Benchmark only this operator (a problem file's stem); "
+                                   "repeatable."),
 ) -> None:
-    """Benchmark a suite: baselines, sample kernels and searched kernels at every production shape."""
+    """Benchmark a suite: baselines, sample kernels and searched kernels at every production shape.
+
+    Results are saved after each operator, so an interrupted bench keeps what it measured."""
     from kernelevolve import bench as suite_bench
     from kernelevolve.eval.harness import HarnessError
     from kernelevolve.llm import LLMError, resolve_specs
@@ -301,13 +305,21 @@ def bench(
     command = "kernelevolve " + " ".join(sys.argv[1:])
     try:
         target = detect(platform)
+        planned = len(suite_bench.suite_problems(suite, only))
+        stem = f"{suite.name}-{target.name}"
+
+        def measured(rows) -> None:
+            paths = suite_bench.save(suite_bench.report(rows, target, command, steps, planned), out_dir, stem)
+            err.print(f"saved {len(rows)}/{planned} operators to {paths[0]}")
+
         with _open(store, objects) as st:
             rows = suite_bench.run_suite(suite, target, st, steps, resolve_specs(llm or None), samples,
-                                         progress=lambda line: err.print(line), timeout=timeout)
+                                         progress=lambda line: err.print(line), timeout=timeout, only=only,
+                                         measured=measured)
     except (suite_bench.BenchError, PlatformError, ProblemError, HarnessError, LLMError) as exc:
         fail(str(exc))
-    result = suite_bench.report(rows, target, command, steps)
-    for path in suite_bench.save(result, out_dir, f"{suite.name}-{target.name}"):
+    result = suite_bench.report(rows, target, command, steps, planned)
+    for path in suite_bench.save(result, out_dir, stem):
         out.print(f"wrote {path}")
     out.print(suite_bench.markdown(result), markup=False, highlight=False)
 

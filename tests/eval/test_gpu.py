@@ -62,3 +62,26 @@ def test_timing_of_a_known_copy_is_consistent():
     # four times the bytes take clearly longer, and events agree with the wall clock
     assert t["big"].median_ms > 2 * t["small"].median_ms
     assert t["big"].median_ms <= t["big"].wall_median_ms
+
+
+def test_host_launch_time_is_hidden_from_device_time():
+    import time
+
+    import torch
+
+    from kernelevolve.eval.timing import time_interleaved
+
+    a = torch.empty(64 << 20, dtype=torch.uint8, device="cuda")
+    b = torch.empty_like(a)
+
+    def slow_to_launch():
+        t0 = time.perf_counter()
+        while time.perf_counter() - t0 < 3e-4:  # 0.3 ms of Python before the same copy
+            pass
+        b.copy_(a)
+
+    t = time_interleaved({"slow": slow_to_launch, "fast": lambda: b.copy_(a)})
+    assert t["slow"].launch_ms >= 0.3
+    # the copy takes ~50 us on the device either way; the 0.3 ms of launch is not in the events
+    assert t["slow"].median_ms < 1.5 * t["fast"].median_ms
+    assert t["slow"].median_ms < 0.25

@@ -296,7 +296,8 @@ class Harness:
 
     def _shape_timing(self, shape, cand, base, meta, peak, allow_tf32: bool, refs: References, result: EvalResult) -> ShapeTiming:
         t = cand["median_ms"]
-        st = ShapeTiming(shape=shape, candidate_ms=t, method=cand["method"], wall_ms=cand["wall_median_ms"])
+        st = ShapeTiming(shape=shape, candidate_ms=t, method=cand["method"], wall_ms=cand["wall_median_ms"],
+                         launch_ms=cand.get("launch_ms"))
         if "eager" in base:
             st.eager_ms = base["eager"]["median_ms"]
             st.speedup_eager = st.eager_ms / t

@@ -52,6 +52,7 @@ class ShapeTiming(BaseModel):
     fraction_of_peak_compute: float | None = None
     method: str = ""
     wall_ms: float | None = None
+    launch_ms: float | None = None  # host time to queue one candidate call (hidden from candidate_ms)
 
 
     def best_pytorch(self) -> tuple[str, float]:

@@ -51,7 +51,7 @@ def sample_for(problem: Path, samples: Path) -> Path:
 
 
 def suite_problems(suite: Path, only: list[str] | None = None) -> list[Path]:
-    """The suite's problem files, sorted; ``only`` keeps those named (file stems), in the suite's order."""
+    """The suite's problem files, sorted; ``only`` keeps those named (file stems), in the order named."""
     problems = sorted(p for p in suite.glob("*.py") if not p.name.startswith("_"))
     if not problems:
         raise BenchError(f"no problem files in {suite}")
@@ -59,7 +59,8 @@ def suite_problems(suite: Path, only: list[str] | None = None) -> list[Path]:
         unknown = sorted(set(only) - {p.stem for p in problems})
         if unknown:
             raise BenchError(f"not in {suite}: {', '.join(unknown)} (it has {', '.join(p.stem for p in problems)})")
-        problems = [p for p in problems if p.stem in only]
+        by_stem = {p.stem: p for p in problems}
+        problems = [by_stem[name] for name in dict.fromkeys(only)]
     return problems
 
 

@@ -30,6 +30,7 @@ def test_bench_saves_json_and_markdown_with_the_command(tmp_path):
     assert result["operators"][0]["name"] == "scale_add"
     assert result["operators"][0]["sample_status"] == "ok"
     assert "tuner alone" in result["operators"][0]["search"]
+    assert "scale_add: step 3/3, best score" in proc.stderr  # progress while the search runs
     assert result["command"].startswith("kernelevolve bench")
     assert "Measured" in (tmp_path / "results" / "suite-interpreter.md").read_text()
 

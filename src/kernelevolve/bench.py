@@ -19,7 +19,7 @@ from kernelevolve.eval.harness import Harness
 from kernelevolve.eval.result import EvalResult, geomean
 from kernelevolve.platform import Platform
 from kernelevolve.problem import load_problem
-from kernelevolve.search.controller import Controller, seed_sources
+from kernelevolve.search.controller import Controller, Progress, seed_sources
 from kernelevolve.search.optimize import build_operator
 from kernelevolve.search.policies import make_policy
 from kernelevolve.search.termination import Termination
@@ -92,7 +92,7 @@ def run_suite(
                                        config.recorded())
                 progress(f"{problem.name}: search, {steps} steps ({search})")
                 controller = Controller(store, harness, problem, operator, make_policy("greedy"),
-                                        Termination(max_steps=steps))
+                                        Termination(max_steps=steps), on_progress=_step_lines(problem.name, progress))
                 outcome = controller.run(run, steps, seed_sources([sample_path]))
                 if outcome.best is not None:
                     best = EvalResult.model_validate(store.read_result(outcome.best))
@@ -103,6 +103,20 @@ def run_suite(
             rows.append(OperatorBench(problem.name, str(path), sample, best, best_node, search, copy_gbps))
             measured(rows)
     return rows
+
+
+def _step_lines(name: str, progress: Callable[[str], None]) -> Callable[[Progress], None]:
+    """One progress line per recorded search step."""
+    seen = [-1]
+
+    def line(p: Progress) -> None:
+        if p.steps_done != seen[0]:
+            seen[0] = p.steps_done
+            best = "-" if p.best_score is None else f"{p.best_score:.3g}"
+            progress(f"  {name}: step {p.steps_done}/{p.steps_total}, best score {best}, "
+                     f"{p.elapsed_s:.0f} s: {p.last}")
+
+    return line
 
 
 def shape_rows(rows: list[OperatorBench], copy_gbps: float | None) -> list[dict[str, Any]]:

@@ -238,3 +238,22 @@ def test_controllers_starting_at_once_get_one_seeding(store, run, store_url, sto
         worker.join(timeout=60)
     winners = [g for g in granted if g is not None]
     assert len(winners) == 1 and len(winners[0]) == 2
+
+
+def test_a_run_stays_running_while_another_controller_holds_a_claim(store, run):
+    me, other = new_owner(), _remote_owner()
+    claim = store.claim_slot(run.id, other, max_steps=5)
+    store.set_run_status(run.id, "running")
+    assert store.finish_run(run.id, me, "done") is False
+    assert store.get_run(run.name).status == "running"
+    store.release_claim(claim)
+    assert store.finish_run(run.id, me, "done") is True
+    assert store.get_run(run.name).status == "done"
+
+
+def test_own_and_dead_claims_do_not_keep_a_run_running(store, run):
+    me = new_owner()
+    store.claim_slot(run.id, me, max_steps=5)  # this controller's own claim, not yet released
+    store.claim_slot(run.id, _dead_local_owner(), max_steps=5)
+    assert store.finish_run(run.id, me, "interrupted") is True
+    assert store.get_run(run.name).status == "interrupted"

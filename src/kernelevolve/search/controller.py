@@ -119,7 +119,7 @@ class Controller:
         if seeds and not self._graph(run, progress).nodes:
             self._evaluate_seeds(run, steps, seeds, progress)
         stop = self._expand_until_done(run, steps, progress)
-        self.store.set_run_status(run.id, "done")
+        self.store.finish_run(run.id, self.owner, "done")  # stays 'running' while others still work
         return Outcome(run, stop, self.store.best(run.id), self.store.count_nodes(run.id))
 
     def _expand_until_done(self, run: RunRecord, steps: int, progress: Progress) -> str:

@@ -125,5 +125,5 @@ def execute(p: Plan, on_progress: Callable[[Progress], None] | None = None) -> O
     try:
         return controller.run(run, config.steps, seeds)
     except BaseException:
-        p.store.set_run_status(run.id, "interrupted")
+        p.store.finish_run(run.id, controller.owner, "interrupted")
         raise

@@ -77,6 +77,12 @@ def claim_seeding(
     return [_insert(conn, run_id, owner, now, None) for _ in range(min(count, max_steps))]
 
 
+def others_hold_claims(conn: Connection, run_id: int, owner: str, stale_after_s: float, now: datetime) -> bool:
+    """Whether a live owner other than ``owner`` holds a claim on the run (under the run's lock)."""
+    lock_run(conn, run_id)
+    return any(c.owner != owner for c in _live_claims(conn, run_id, stale_after_s, now))
+
+
 def expanding_parents(conn: Connection, run_id: int, stale_after_s: float, now: datetime) -> set[int]:
     """The nodes that live claims of the run are expanding (read only: dead claims are skipped)."""
     held = conn.execute(

@@ -180,6 +180,22 @@ class Store:
 
         self._db.write(update)
 
+    def finish_run(
+        self, run_id: int, owner: str, status: str, stale_after_s: float = claims.DEFAULT_STALE_AFTER_S,
+    ) -> bool:
+        """Set the status with which ``owner`` leaves the run ('done', 'interrupted'), unless another
+        live controller still holds a claim on it: then the run stays 'running' and this is False."""
+        def update(conn: sa.Connection) -> bool:
+            now = datetime.now(timezone.utc)
+            if claims.others_hold_claims(conn, run_id, owner, stale_after_s, now):
+                return False
+            done = conn.execute(sa.update(runs).where(runs.c.id == run_id).values(status=status, updated_at=now))
+            if done.rowcount != 1:
+                raise InvalidRecordError(f"no run with id {run_id}")
+            return True
+
+        return self._db.write(update)
+
     # nodes
 
     def add_node(

@@ -67,3 +67,14 @@ def test_only_benchmarks_the_named_operators_and_names_unknown_ones(tmp_path):
     result = json.loads((tmp_path / "results" / "suite-interpreter.json").read_text())
     assert [op["name"] for op in result["operators"]] == ["scale_add"]
     assert result["operators_planned"] == 1
+
+
+def test_markdown_shows_every_extra_baseline_with_the_kernels_speedup_over_it():
+    from kernelevolve.bench import markdown
+
+    saved = json.loads((ROOT / "benchmarks" / "results" / "recsys-cuda.json").read_text())
+    row = next(s for s in saved["shapes"] if s["extra_ms"])
+    name, ms = next(iter(row["extra_ms"].items()))
+    text = markdown(saved)
+    assert f"{name} {ms:.4f} ({row['speedup_vs_extra'][name]:.2f}x)" in text
+    assert text == (ROOT / "benchmarks" / "results" / "recsys-cuda.md").read_text()

@@ -10,6 +10,7 @@ failing to upgrade a read lock half-way; reads start a plain (deferred) transact
 from __future__ import annotations
 
 import random
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -117,10 +118,29 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys = ON")
-    cursor.execute("PRAGMA journal_mode = WAL")
+    _enable_wal(cursor)
     # In WAL mode NORMAL never corrupts the database; a power cut may drop the last commits.
     cursor.execute("PRAGMA synchronous = NORMAL")
     cursor.close()
+
+
+def _enable_wal(cursor: Any) -> None:
+    """Switch the file to WAL (a setting stored in the file). Switching needs the file to itself,
+    and SQLite does not wait on its busy handler for that: connections opening a fresh file at the
+    same moment get "database is locked" or "unable to open database file" at once. Retry then."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+    delay = 0.005
+    while True:
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            message = str(exc).lower()
+            if not any(text in message for text in ("locked", "busy", "unable to open")) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(0.2, delay * 2)
 
 
 def _begin_sqlite_transaction(conn: Connection) -> None:

@@ -31,6 +31,7 @@ def test_bench_saves_json_and_markdown_with_the_command(tmp_path):
     assert result["operators"][0]["sample_status"] == "ok"
     assert "tuner alone" in result["operators"][0]["search"]
     assert "scale_add: step 3/3, best score" in proc.stderr  # progress while the search runs
+    assert "stopped by" in result["operators"][0]["search"]
     assert result["command"].startswith("kernelevolve bench")
     assert "Measured" in (tmp_path / "results" / "suite-interpreter.md").read_text()
 
@@ -78,3 +79,21 @@ def test_markdown_shows_every_extra_baseline_with_the_kernels_speedup_over_it():
     text = markdown(saved)
     assert f"{name} {ms:.4f} ({row['speedup_vs_extra'][name]:.2f}x)" in text
     assert text == (ROOT / "benchmarks" / "results" / "recsys-cuda.md").read_text()
+
+
+def test_search_seconds_bounds_each_operators_search(tmp_path):
+    suite, samples = tmp_path / "suite", tmp_path / "samples"
+    suite.mkdir()
+    samples.mkdir()
+    shutil.copy(ROOT / "tests" / "eval" / "problems" / "scale_add.py", suite / "scale_add.py")
+    shutil.copy(ROOT / "tests" / "search" / "data" / "seed_scale_add.py", samples / "scale_add.py")
+    env = dict(os.environ, KERNELEVOLVE_CACHE=str(tmp_path / "cache"))
+    env.pop("KERNELEVOLVE_LLM", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "kernelevolve.cli", "bench", str(suite), "--platform", "interpreter", "--steps", "500",
+         "--search-seconds", "1", "--samples", str(samples), "--out", str(tmp_path / "results")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    search = json.loads((tmp_path / "results" / "suite-interpreter.json").read_text())["operators"][0]["search"]
+    assert "stopped by time:" in search

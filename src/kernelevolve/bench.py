@@ -67,7 +67,7 @@ def suite_problems(suite: Path, only: list[str] | None = None) -> list[Path]:
 def run_suite(
     suite: Path, platform: Platform, store: Store, steps: int, llm: list[str], samples: Path | None,
     progress: Callable[[str], None] = lambda line: None, timeout: float = 600.0, only: list[str] | None = None,
-    measured: Callable[[list[OperatorBench]], None] = lambda rows: None,
+    measured: Callable[[list[OperatorBench]], None] = lambda rows: None, search_seconds: float | None = None,
 ) -> list[OperatorBench]:
     """Benchmark each operator in turn; ``measured`` gets the rows so far after each one, so that an
     interrupted bench keeps what it measured."""
@@ -92,8 +92,10 @@ def run_suite(
                                        config.recorded())
                 progress(f"{problem.name}: search, {steps} steps ({search})")
                 controller = Controller(store, harness, problem, operator, make_policy("greedy"),
-                                        Termination(max_steps=steps), on_progress=_step_lines(problem.name, progress))
+                                        Termination(max_steps=steps, max_seconds=search_seconds),
+                                        on_progress=_step_lines(problem.name, progress))
                 outcome = controller.run(run, steps, seed_sources([sample_path]))
+                search = f"{search}; {outcome.nodes} nodes in run {run.name}, stopped by {outcome.stop_reason}"
                 if outcome.best is not None:
                     best = EvalResult.model_validate(store.read_result(outcome.best))
                     best_node = outcome.best.id

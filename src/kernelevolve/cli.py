@@ -292,6 +292,8 @@ def bench(
     timeout: float = typer.Option(600.0, "--timeout", help="Seconds per candidate evaluation."),
     only: list[str] = typer.Option([], "--only", help="Benchmark only this operator (a problem file's stem); "
                                    "repeatable."),
+    search_seconds: Optional[float] = typer.Option(None, "--search-seconds", min=1.0, help="Stop each operator's search "
+                                                   "after this many seconds (and at most --steps steps)."),
 ) -> None:
     """Benchmark a suite: baselines, sample kernels and searched kernels at every production shape.
 
@@ -315,7 +317,7 @@ def bench(
         with _open(store, objects) as st:
             rows = suite_bench.run_suite(suite, target, st, steps, resolve_specs(llm or None), samples,
                                          progress=lambda line: err.print(line), timeout=timeout, only=only,
-                                         measured=measured)
+                                         measured=measured, search_seconds=search_seconds)
     except (suite_bench.BenchError, PlatformError, ProblemError, HarnessError, LLMError) as exc:
         fail(str(exc))
     result = suite_bench.report(rows, target, command, steps, planned)

@@ -17,8 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from kernelevolve.bench import save  # noqa: E402
-from kernelevolve.eval.result import geomean  # noqa: E402
+from kernelevolve.bench import save, summarize  # noqa: E402
 
 
 def merge(parts: list[dict], command: str) -> dict:
@@ -28,19 +27,13 @@ def merge(parts: list[dict], command: str) -> dict:
             first["device"], first["versions"].get("torch"), first["timing_method"]):
             raise SystemExit("the parts were measured on different devices, versions or methods")
     shapes = [row for p in parts for row in p["shapes"]]
-    production = [r for r in shapes if not r["shape"].startswith("ood-")]
     copies = [p["copy_gbps"] for p in parts if p["copy_gbps"]]
     merged = dict(first)
     merged.update(
         operators=[op for p in parts for op in p["operators"]],
         shapes=shapes,
         copy_gbps=sum(copies) / len(copies) if copies else None,
-        summary={
-            "geomean_vs_compile_production": geomean(r["speedup_vs_compile"] for r in production),
-            "geomean_after_dispatch_production": geomean(r["speedup_after_dispatch"] for r in production),
-            "correct_operators": sum(op["sample_status"] == "ok" for p in parts for op in p["operators"]),
-            "operators": sum(len(p["operators"]) for p in parts),
-        },
+        summary=summarize(shapes, [op["sample_status"] for p in parts for op in p["operators"]]),
         date=max(p["date"] for p in parts),
         command=command,
         parts=[{"operators": [op["name"] for op in p["operators"]], "command": p["command"], "date": p["date"]}

@@ -12,21 +12,36 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_bench_saves_json_and_markdown_with_the_command(tmp_path):
+SCALE_ADD = ROOT / "tests" / "eval" / "problems" / "scale_add.py"
+SEED = ROOT / "tests" / "search" / "data" / "seed_scale_add.py"
+
+
+def _bench(tmp_path: Path, *args: str, problems=("scale_add",), timeout: float = 600) -> subprocess.CompletedProcess:
+    """`kernelevolve bench` on a suite of scale_add copies named ``problems``, with a sample for
+    scale_add only, on the interpreter, without an LLM; results under tmp_path/results."""
     suite, samples = tmp_path / "suite", tmp_path / "samples"
-    suite.mkdir()
-    samples.mkdir()
-    shutil.copy(ROOT / "tests" / "eval" / "problems" / "scale_add.py", suite / "scale_add.py")
-    shutil.copy(ROOT / "tests" / "search" / "data" / "seed_scale_add.py", samples / "scale_add.py")
+    suite.mkdir(exist_ok=True)
+    samples.mkdir(exist_ok=True)
+    for name in problems:
+        shutil.copy(SCALE_ADD, suite / f"{name}.py")
+    shutil.copy(SEED, samples / "scale_add.py")
     env = dict(os.environ, KERNELEVOLVE_CACHE=str(tmp_path / "cache"))
     env.pop("KERNELEVOLVE_LLM", None)
-    proc = subprocess.run(
-        [sys.executable, "-m", "kernelevolve.cli", "bench", str(suite), "--platform", "interpreter", "--steps", "3",
-         "--samples", str(samples), "--out", str(tmp_path / "results")],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+    return subprocess.run(
+        [sys.executable, "-m", "kernelevolve.cli", "bench", str(suite), "--platform", "interpreter",
+         "--samples", str(samples), "--out", str(tmp_path / "results"), *args],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout,
     )
+
+
+def _saved(tmp_path: Path) -> dict:
+    return json.loads((tmp_path / "results" / "suite-interpreter.json").read_text())
+
+
+def test_bench_saves_json_and_markdown_with_the_command(tmp_path):
+    proc = _bench(tmp_path, "--steps", "3")
     assert proc.returncode == 0, proc.stderr
-    result = json.loads((tmp_path / "results" / "suite-interpreter.json").read_text())
+    result = _saved(tmp_path)
     assert result["operators"][0]["name"] == "scale_add"
     assert result["operators"][0]["sample_status"] == "ok"
     assert "tuner alone" in result["operators"][0]["search"]
@@ -39,7 +54,7 @@ def test_bench_saves_json_and_markdown_with_the_command(tmp_path):
 def test_missing_sample_is_a_clear_error(tmp_path):
     suite = tmp_path / "suite"
     suite.mkdir()
-    shutil.copy(ROOT / "tests" / "eval" / "problems" / "scale_add.py", suite / "scale_add.py")
+    shutil.copy(SCALE_ADD, suite / "scale_add.py")
     proc = subprocess.run(
         [sys.executable, "-m", "kernelevolve.cli", "bench", str(suite), "--platform", "interpreter",
          "--samples", str(tmp_path)],
@@ -49,23 +64,13 @@ def test_missing_sample_is_a_clear_error(tmp_path):
 
 
 def test_only_benchmarks_the_named_operators_and_names_unknown_ones(tmp_path):
-    suite, samples = tmp_path / "suite", tmp_path / "samples"
-    suite.mkdir()
-    samples.mkdir()
-    for name in ("scale_add", "zz_other"):  # no sample for zz_other: only scale_add may be looked at
-        shutil.copy(ROOT / "tests" / "eval" / "problems" / "scale_add.py", suite / f"{name}.py")
-    shutil.copy(ROOT / "tests" / "search" / "data" / "seed_scale_add.py", samples / "scale_add.py")
-    env = dict(os.environ, KERNELEVOLVE_CACHE=str(tmp_path / "cache"))
-    base = [sys.executable, "-m", "kernelevolve.cli", "bench", str(suite), "--platform", "interpreter",
-            "--samples", str(samples), "--out", str(tmp_path / "results")]
-    proc = subprocess.run([*base, "--only", "nope"], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=120)
+    problems = ("scale_add", "zz_other")  # no sample for zz_other: only scale_add may be looked at
+    proc = _bench(tmp_path, "--only", "nope", problems=problems, timeout=120)
     assert proc.returncode == 2 and "not in" in proc.stderr and "nope" in proc.stderr
-    proc = subprocess.run([*base, "--only", "scale_add"], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=600)
+    proc = _bench(tmp_path, "--only", "scale_add", problems=problems)
     assert proc.returncode == 0, proc.stderr
     assert "saved 1/1 operators" in proc.stderr
-    result = json.loads((tmp_path / "results" / "suite-interpreter.json").read_text())
+    result = _saved(tmp_path)
     assert [op["name"] for op in result["operators"]] == ["scale_add"]
     assert result["operators_planned"] == 1
 
@@ -82,18 +87,7 @@ def test_markdown_shows_every_extra_baseline_with_the_kernels_speedup_over_it():
 
 
 def test_search_seconds_bounds_each_operators_search(tmp_path):
-    suite, samples = tmp_path / "suite", tmp_path / "samples"
-    suite.mkdir()
-    samples.mkdir()
-    shutil.copy(ROOT / "tests" / "eval" / "problems" / "scale_add.py", suite / "scale_add.py")
-    shutil.copy(ROOT / "tests" / "search" / "data" / "seed_scale_add.py", samples / "scale_add.py")
-    env = dict(os.environ, KERNELEVOLVE_CACHE=str(tmp_path / "cache"))
-    env.pop("KERNELEVOLVE_LLM", None)
-    proc = subprocess.run(
-        [sys.executable, "-m", "kernelevolve.cli", "bench", str(suite), "--platform", "interpreter", "--steps", "500",
-         "--search-seconds", "1", "--samples", str(samples), "--out", str(tmp_path / "results")],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
-    )
+    proc = _bench(tmp_path, "--steps", "500", "--search-seconds", "1")
     assert proc.returncode == 0, proc.stderr
-    search = json.loads((tmp_path / "results" / "suite-interpreter.json").read_text())["operators"][0]["search"]
+    search = _saved(tmp_path)["operators"][0]["search"]
     assert "stopped by time:" in search

@@ -73,14 +73,12 @@ def run_suite(
     interrupted bench keeps what it measured."""
     problems = suite_problems(suite, only)
     samples = samples or SAMPLES_ROOT / suite.name
-    for path in problems:  # every sample exists before any device time is spent
-        sample_for(path, samples)
+    sample_paths = [sample_for(path, samples) for path in problems]  # all exist before device time is spent
     rows: list[OperatorBench] = []
     started = time.monotonic()
     with Harness(platform, timeout_s=timeout) as harness:
-        for i, path in enumerate(problems, 1):
+        for i, (path, sample_path) in enumerate(zip(problems, sample_paths), 1):
             problem = load_problem(path)
-            sample_path = sample_for(path, samples)
             progress(f"[{i}/{len(problems)}, {time.monotonic() - started:.0f} s] {problem.name}: sample kernel")
             sample = harness.evaluate(problem, sample_path.read_text())
             best, best_node, search = None, None, "no search (--steps 0)"
@@ -152,12 +150,21 @@ def shape_rows(rows: list[OperatorBench], copy_gbps: float | None) -> list[dict[
     return table
 
 
+def summarize(shapes: list[dict[str, Any]], sample_statuses: list[str]) -> dict[str, Any]:
+    """Geometric means over the production shapes (not ``ood-``) and how many samples are correct."""
+    production = [r for r in shapes if not r["shape"].startswith("ood-")]
+    return {
+        "geomean_vs_compile_production": geomean(r["speedup_vs_compile"] for r in production),
+        "geomean_after_dispatch_production": geomean(r["speedup_after_dispatch"] for r in production),
+        "correct_operators": sum(status == "ok" for status in sample_statuses), "operators": len(sample_statuses),
+    }
+
+
 def report(rows: list[OperatorBench], platform: Platform, command: str, steps: int,
            planned: int | None = None) -> dict[str, Any]:
     first = next((r.sample for r in rows if r.sample.device), rows[0].sample)
     copy_gbps = next((r.copy_gbps for r in rows if r.copy_gbps), None)
     table = shape_rows(rows, copy_gbps)
-    production = [r for r in table if not r["shape"].startswith("ood-")]
     return {
         "what": "recsys case-study operators: sample and searched kernels against PyTorch baselines",
         "platform": platform.name, "device": first.device, "versions": first.versions,
@@ -170,11 +177,7 @@ def report(rows: list[OperatorBench], platform: Platform, command: str, steps: i
             for r in rows
         ],
         "shapes": table,
-        "summary": {
-            "geomean_vs_compile_production": geomean(r["speedup_vs_compile"] for r in production),
-            "geomean_after_dispatch_production": geomean(r["speedup_after_dispatch"] for r in production),
-            "correct_operators": sum(r.sample.correct for r in rows), "operators": len(rows),
-        },
+        "summary": summarize(table, [r.sample.status.value for r in rows]),
         "host": {"python": host.python_version(), "machine": host.machine()},
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": command,

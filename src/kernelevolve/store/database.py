@@ -31,6 +31,8 @@ _WRITE_OPTION = "kernelevolve_write"
 # PostgreSQL SQLSTATEs worth retrying: serialization_failure, deadlock_detected, lock_not_available.
 _RETRYABLE_SQLSTATES = {"40001", "40P01", "55P03"}
 _SQLITE_CONTENTION = ("database is locked", "database is busy", "database table is locked")
+# Switching a fresh file to WAL can also lose a race for the file itself.
+_SQLITE_WAL_SWITCH_RACE = (*_SQLITE_CONTENTION, "unable to open database file")
 
 
 class Database:
@@ -137,7 +139,7 @@ def _enable_wal(cursor: Any) -> None:
             return
         except sqlite3.OperationalError as exc:
             message = str(exc).lower()
-            if not any(text in message for text in ("locked", "busy", "unable to open")) or time.monotonic() > deadline:
+            if not any(text in message for text in _SQLITE_WAL_SWITCH_RACE) or time.monotonic() > deadline:
                 raise
             time.sleep(delay * (0.5 + random.random()))
             delay = min(0.2, delay * 2)

@@ -68,6 +68,7 @@ def run_suite(
     suite: Path, platform: Platform, store: Store, steps: int, llm: list[str], samples: Path | None,
     progress: Callable[[str], None] = lambda line: None, timeout: float = 600.0, only: list[str] | None = None,
     measured: Callable[[list[OperatorBench]], None] = lambda rows: None, search_seconds: float | None = None,
+    sandbox: str = "best-effort",
 ) -> list[OperatorBench]:
     """Benchmark each operator in turn; ``measured`` gets the rows so far after each one, so that an
     interrupted bench keeps what it measured."""
@@ -76,14 +77,14 @@ def run_suite(
     sample_paths = [sample_for(path, samples) for path in problems]  # all exist before device time is spent
     rows: list[OperatorBench] = []
     started = time.monotonic()
-    with Harness(platform, timeout_s=timeout) as harness:
+    with Harness(platform, timeout_s=timeout, sandbox=sandbox) as harness:
         for i, (path, sample_path) in enumerate(zip(problems, sample_paths), 1):
-            problem = load_problem(path)
+            problem = load_problem(path, timeout_s=timeout)
             progress(f"[{i}/{len(problems)}, {time.monotonic() - started:.0f} s] {problem.name}: sample kernel")
             sample = harness.evaluate(problem, sample_path.read_text())
             best, best_node, search = None, None, "no search (--steps 0)"
             if steps > 0 and sample.correct:
-                config = OptimizeConfig(problem=path, seeds=[sample_path], llm=llm, steps=steps,
+                config = OptimizeConfig(problem=path, seeds=[sample_path], llm=llm, steps=steps, sandbox=sandbox,
                                         run=f"bench-{problem.name}", platform=platform.name)
                 operator, search = build_operator(config)
                 run = store.ensure_run(config.run_name(problem.name), str(path), problem.hash, platform.name,

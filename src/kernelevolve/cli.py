@@ -9,6 +9,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 app = typer.Typer(
@@ -20,6 +21,9 @@ err = Console(stderr=True)
 out = Console()
 
 PlatformOpt = typer.Option("auto", "--platform", help="auto, cuda, rocm or interpreter (CPU, correctness only).")
+SandboxOpt = typer.Option("best-effort", "--sandbox", help="strict (refuse to run a candidate unconfined), "
+                          "best-effort (confine with what this machine offers; results say what is missing) "
+                          "or off (no OS sandbox; every result says so).")
 
 
 @app.callback()
@@ -27,11 +31,11 @@ def main() -> None:
     """Search for Triton kernels that are correct and faster than PyTorch."""
 
 
-def fail(message: str, hint: str = "") -> None:
-    err.print(f"[bold red]error:[/] {message}")
+def fail(message: str, hint: str = "", code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {escape(message)}")
     if hint:
-        err.print(f"  {hint}")
-    raise typer.Exit(2)
+        err.print(f"  {escape(hint)}")
+    raise typer.Exit(code)
 
 
 @app.command("eval")
@@ -39,8 +43,10 @@ def eval_command(
     problem: Path = typer.Argument(..., help="Problem file (KernelBench or KernelEvolve format)."),
     kernel: Path = typer.Argument(..., help="Candidate file defining ModelNew."),
     platform: str = PlatformOpt,
-    timeout: float = typer.Option(180.0, "--timeout", help="Seconds the candidate may take, all cases together."),
+    timeout: float = typer.Option(180.0, "--timeout", help="Seconds each phase may take: loading the problem and "
+                                  "its references, preparing baselines, the candidate (all cases together)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+    sandbox: str = SandboxOpt,
 ) -> None:
     """Check one candidate against a problem; exit 0 iff it is correct."""
     from kernelevolve.eval.harness import Harness, HarnessError
@@ -51,17 +57,23 @@ def eval_command(
         source = kernel.read_text()
     except OSError as exc:
         fail(f"cannot read the kernel file: {exc}")
+    doing = f"loading {problem}"
     try:
         target = detect(platform)
-        prob = load_problem(problem)
-        with Harness(target, timeout_s=timeout) as harness:
+        prob = load_problem(problem, timeout_s=timeout)
+        with Harness(target, timeout_s=timeout, sandbox=sandbox) as harness:
             if not as_json:
                 err.print(f"evaluating [bold]{kernel}[/] on [bold]{prob.name}[/] ({target.name}) …")
+            doing = f"evaluating {kernel} on {prob.name}"
             result = harness.evaluate(prob, source)
-    except (PlatformError, ProblemError) as exc:
+    except KeyboardInterrupt:
+        fail(f"interrupted while {doing}; its workers were stopped", code=130)
+    except (PlatformError, ProblemError, ValueError) as exc:
         fail(str(exc))
     except HarnessError as exc:
         fail(str(exc), "the problem's reference could not run; check the problem file with its own inputs")
+    if not as_json and result.sandbox and any(f.startswith(("sandbox incomplete", "unconfined")) for f in result.flags):
+        err.print(f"[yellow]sandbox:[/] {escape(result.sandbox)}")
     if as_json:
         payload = result.model_dump(mode="json")
         sys.stdout.write(json.dumps(payload) + "\n")
@@ -150,11 +162,13 @@ def optimize(
     timeout: float = typer.Option(180.0, "--timeout", help="Seconds per candidate evaluation."),
     llm_fraction: float = typer.Option(0.7, "--llm-fraction", help="Share of expansions given to the LLM."),
     knowledge: list[Path] = typer.Option([], "--knowledge", help="Extra knowledge-base directory (repeatable)."),
+    sandbox: str = SandboxOpt,
 ) -> None:
     """Search for a faster kernel; the same command resumes an interrupted run."""
     from pydantic import ValidationError
 
     from kernelevolve.config import OptimizeConfig
+    from kernelevolve.eval.harness import Harness, HarnessError
     from kernelevolve.llm import LLMError, resolve_specs
     from kernelevolve.platform import PlatformError
     from kernelevolve.problem import ProblemError
@@ -168,7 +182,7 @@ def optimize(
             platform=platform, store=store, objects=objects, run=run, workers=workers, executor=executor,
             ray_address=ray_address, warm_start=warm_start,
             max_seconds=max_seconds, stall_steps=stall, target_score=target, timeout=timeout,
-            llm_fraction=llm_fraction, knowledge=knowledge,
+            llm_fraction=llm_fraction, knowledge=knowledge, sandbox=sandbox,
         )
         for path in config.seeds:
             if not path.is_file():
@@ -182,6 +196,13 @@ def optimize(
               f"{prepared.operator_note}; policy {config.policy}; store {prepared.store.display_url}, "
               f"objects {prepared.store.objects.root}")
     from kernelevolve.search.progress import LiveView
+
+    if isinstance(prepared.evaluator, Harness):
+        try:
+            err.print(f"sandbox: {escape(prepared.evaluator.sandbox(prepared.problem))}")
+        except HarnessError as exc:
+            prepared.close()
+            fail(str(exc))
 
     try:
         with LiveView(err) as view:
@@ -294,6 +315,7 @@ def bench(
                                    "repeatable."),
     search_seconds: Optional[float] = typer.Option(None, "--search-seconds", min=1.0, help="Stop each operator's search "
                                                    "after this many seconds (and at most --steps steps)."),
+    sandbox: str = SandboxOpt,
 ) -> None:
     """Benchmark a suite: baselines, sample kernels and searched kernels at every production shape.
 
@@ -317,7 +339,7 @@ def bench(
         with _open(store, objects) as st:
             rows = suite_bench.run_suite(suite, target, st, steps, resolve_specs(llm or None), samples,
                                          progress=lambda line: err.print(line), timeout=timeout, only=only,
-                                         measured=measured, search_seconds=search_seconds)
+                                         measured=measured, search_seconds=search_seconds, sandbox=sandbox)
     except (suite_bench.BenchError, PlatformError, ProblemError, HarnessError, LLMError) as exc:
         fail(str(exc))
     result = suite_bench.report(rows, target, command, steps, planned)

@@ -26,7 +26,8 @@ class OptimizeConfig(BaseModel):
     max_seconds: float | None = Field(None, gt=0)
     stall_steps: int | None = Field(None, ge=1)
     target_score: float | None = Field(None, gt=0)
-    timeout: float = Field(180.0, gt=0, description="seconds per candidate evaluation")
+    timeout: float = Field(180.0, gt=0, description="seconds per evaluation phase (problem, baselines, candidate)")
+    sandbox: str = "best-effort"  # strict | best-effort | off: the OS confinement of candidate workers
     llm_fraction: float = Field(0.7, ge=0, le=1, description="share of expansions given to the LLM")
     knowledge: list[Path] = Field(default_factory=list)
     seed: int = 0  # the search's random seed
@@ -36,6 +37,13 @@ class OptimizeConfig(BaseModel):
     def _known_policy(cls, value: str) -> str:
         if value not in ("greedy", "mcts", "evolve"):
             raise ValueError(f"unknown policy {value!r}; choose greedy, mcts or evolve")
+        return value
+
+    @field_validator("sandbox")
+    @classmethod
+    def _known_sandbox(cls, value: str) -> str:
+        if value not in ("strict", "best-effort", "off"):
+            raise ValueError(f"unknown sandbox mode {value!r}; choose strict, best-effort or off")
         return value
 
     @field_validator("executor")

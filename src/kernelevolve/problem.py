@@ -23,8 +23,12 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import inspect
+import signal
 import sys
+import threading
 import types
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,13 +81,35 @@ class Problem:
         return self.tolerances.get(dtype_name, (0.0, 0.0))
 
 
-def load_problem(path: str | Path, trials: int = MIN_TRIALS) -> Problem:
-    """Read a problem file's metadata (importing it: problem files are trusted)."""
+@contextmanager
+def _bounded(seconds: float | None, path: Path) -> Iterator[None]:
+    """Stop an import that runs past ``seconds`` (main thread only: SIGALRM is delivered there)."""
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum: int, frame: Any) -> None:
+        raise ProblemError(f"importing {path.name} took longer than {seconds:g} s (--timeout); "
+                           "does it compute or download something at import?")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def load_problem(path: str | Path, trials: int = MIN_TRIALS, timeout_s: float | None = None) -> Problem:
+    """Read a problem file's metadata (importing it: problem files are trusted), the import
+    bounded by ``timeout_s`` when called from the main thread."""
     path = Path(path).resolve()
     if not path.is_file():
         raise ProblemError(f"problem file not found: {path}")
     source = path.read_text()
-    module = import_problem_module(path)
+    with _bounded(timeout_s, path):
+        module = import_problem_module(path)
     reference_class(module)  # fails early with a clear message
     shapes = _shapes(module)
     tolerances = dict(DEFAULT_TOLERANCES)

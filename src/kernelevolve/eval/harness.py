@@ -22,7 +22,7 @@ import torch
 
 from kernelevolve.eval.compare import OutputUnreadable, compare, load_outputs
 from kernelevolve.eval.inputs import Case, cases_for
-from kernelevolve.eval.pool import WorkerCrashed, WorkerPool, WorkerProcess, WorkerTimeout
+from kernelevolve.eval.pool import SandboxRefused, WorkerCrashed, WorkerPool, WorkerProcess, WorkerTimeout
 from kernelevolve.eval.result import CaseResult, EvalResult, Mismatch, ShapeTiming, Status, geomean
 from kernelevolve.eval.sandbox import Redactor
 from kernelevolve.eval.static import check_source
@@ -31,7 +31,6 @@ from kernelevolve.platform import Platform, peak_for
 from kernelevolve.problem import Problem
 
 HARNESS_VERSION = "1"  # bump to invalidate every cached reference and result
-PREPARE_TIMEOUT_S = 900.0  # loading the problem and compiling baselines, before the candidate runs
 IMPLAUSIBLE_SPEEDUP = 10.0
 # The interpreter runs every program instance in Python: shapes with more input elements than this
 # are left to a GPU (and reported as skipped); CHECK_SHAPES carry correctness on the CPU.
@@ -63,15 +62,31 @@ def default_cache_dir() -> Path:
     return Path(base)
 
 
-class Harness:
-    """Evaluates candidates with reusable workers; safe to call from several threads."""
+def kept_paths(extra: tuple[Path, ...] = ()) -> tuple[str, ...]:
+    """What kernelevolve keeps that no candidate may see: the cache (references), the default
+    store beside the working directory, and the store's objects wherever they are."""
+    paths = [default_cache_dir(), Path.cwd() / ".kernelevolve", *extra]
+    if os.environ.get("KERNELEVOLVE_OBJECTS"):
+        paths.append(Path(os.environ["KERNELEVOLVE_OBJECTS"]))
+    return tuple(sorted({str(p.resolve()) for p in paths}))
 
-    def __init__(self, platform: Platform, workers: int = 1, timeout_s: float = 180.0, cache_dir: Path | None = None):
+
+class Harness:
+    """Evaluates candidates with reusable workers; safe to call from several threads.
+
+    Every phase a user waits on (loading the problem and computing references, preparing
+    baselines, the candidate itself) is bounded by ``timeout_s``. Candidate workers run in the OS
+    sandbox of ``eval/confine.py`` (``sandbox``: strict, best-effort or off), with ``hidden``
+    (and the cache) out of their sight."""
+
+    def __init__(self, platform: Platform, workers: int = 1, timeout_s: float = 180.0, cache_dir: Path | None = None,
+                 sandbox: str = "best-effort", hidden: tuple[Path, ...] = ()):
         self.platform = platform
         self.timeout_s = timeout_s
         self.redact = Redactor()
         self.cache_dir = (cache_dir or default_cache_dir()) / "references"
-        self.candidates = WorkerPool("candidate", platform, workers, self.redact)
+        self.candidates = WorkerPool("candidate", platform, workers, self.redact, sandbox,
+                                     kept_paths((self.cache_dir.parent, *hidden)))
         self.references = WorkerPool("reference", platform, 1, self.redact)
         self._refs: dict[str, References] = {}
         self._baselines: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
@@ -86,6 +101,16 @@ class Harness:
     def close(self) -> None:
         self.candidates.close()
         self.references.close()
+
+    def sandbox(self, problem: Problem) -> str:
+        """What confines this problem's candidates here (starts a candidate worker, kept for use)."""
+        try:
+            box = self.candidates.run(lambda worker: worker.sandbox, readable=_readable(problem))
+        except SandboxRefused as exc:
+            raise HarnessError(f"{exc}; {BEST_EFFORT_HINT}") from exc
+        except (WorkerCrashed, WorkerTimeout) as exc:
+            raise HarnessError(f"a candidate worker could not start: {exc}") from exc
+        return box.summary()
 
     # -- references ---------------------------------------------------------------------------------
     def reference_set(self, problem: Problem) -> References:
@@ -113,11 +138,15 @@ class Harness:
 
         def use(worker: WorkerProcess) -> tuple[dict[str, Any], WorkerProcess]:
             worker.send(request)
-            return worker.receive(PREPARE_TIMEOUT_S), worker
+            return worker.receive(self.timeout_s), worker
 
         try:
             reply, worker = self.references.run(use)
-        except (WorkerTimeout, WorkerCrashed) as exc:
+        except WorkerTimeout as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise HarnessError(f"loading {problem.name} and computing its reference outputs took longer than "
+                               f"--timeout {self.timeout_s:g} s; its worker was killed") from exc
+        except WorkerCrashed as exc:
             shutil.rmtree(staging, ignore_errors=True)
             raise HarnessError(f"computing the reference outputs failed: {exc}") from exc
         if reply.get("status") == "internal_error":
@@ -162,47 +191,72 @@ class Harness:
     def _run(self, problem: Problem, source: str, refs: References, timeout_s: float) -> EvalResult:
         cases = [c for c in cases_for(problem) if not refs.cases[c.id].get("skipped")]
         baselines = self._missing_baselines(problem) if self.platform.timed else []
-        work = Path(tempfile.mkdtemp(prefix="kernelevolve-eval-"))
+        request = {
+            "op": "evaluate", "problem": str(problem.path), "trials": problem.trials,
+            "cases": [c.to_json() for c in cases],
+            "digests": {c.id: refs.cases[c.id]["digest"] for c in cases},
+            "timing": self.platform.timed, "baselines": baselines,
+        }
+
+        def use(worker: WorkerProcess) -> EvalResult:
+            # The evaluation's files live in the worker's home: the one place its sandbox may write.
+            work = Path(tempfile.mkdtemp(prefix="eval-", dir=worker.home))
+            try:
+                result = self._judged(problem, source, refs, cases, worker, work, request, timeout_s)
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+            if worker.retire:
+                worker.close()  # a CUDA error, a patched process or a limit hit must not judge the next one
+            result.flags += worker.sandbox.flags()
+            result.sandbox = worker.sandbox.summary()
+            return result
+
+        try:
+            return self.candidates.run(use, readable=_readable(problem))
+        except SandboxRefused as exc:
+            raise HarnessError(f"{exc}; {BEST_EFFORT_HINT}") from exc
+
+    def _judged(self, problem: Problem, source: str, refs: References, cases: list[Case], worker: WorkerProcess,
+                work: Path, request: dict[str, Any], timeout_s: float) -> EvalResult:
         scratch, out_dir = work / "scratch", work / "outputs"
         scratch.mkdir()
         out_dir.mkdir()
         kernel = scratch / "kernel.py"
         kernel.write_text(source)
         (scratch / CANARY).write_text("kernelevolve: candidates must not touch files they did not create\n")
-        request = {
-            "op": "evaluate", "problem": str(problem.path), "trials": problem.trials, "kernel": str(kernel),
-            "scratch": str(scratch), "out_dir": str(out_dir), "cases": [c.to_json() for c in cases],
-            "digests": {c.id: refs.cases[c.id]["digest"] for c in cases},
-            "timing": self.platform.timed, "baselines": baselines,
-        }
-        try:
-            reply, log_tail = self.candidates.run(lambda w: self._exchange(w, request, timeout_s))
-            if not _scratch_intact(scratch, source):
-                return EvalResult(status=Status.rejected, log_tail=self.redact(log_tail),
-                                  reason="deletes or rewrites files it did not create in its working directory")
-            if reply["status"] != "ran":
-                return self._failed(reply, log_tail)
-            result = self._judge(problem, cases, refs, reply, out_dir)
-            result.log_tail = log_tail
-            result.skipped_shapes = sorted({c.shape for c in cases_for(problem) if refs.cases[c.id].get("skipped")})
-            return result
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+        request = {**request, "kernel": str(kernel), "scratch": str(scratch), "out_dir": str(out_dir)}
+        reply, log_tail = self._exchange(worker, request, timeout_s)
+        if not _scratch_intact(scratch, source):
+            return EvalResult(status=Status.rejected, log_tail=self.redact(log_tail),
+                              reason="deletes or rewrites files it did not create in its working directory")
+        if reply["status"] != "ran":
+            return self._failed(reply, log_tail)
+        result = self._judge(problem, cases, refs, reply, out_dir)
+        result.log_tail = log_tail
+        result.skipped_shapes = sorted({c.shape for c in cases_for(problem) if refs.cases[c.id].get("skipped")})
+        return result
 
     def _exchange(self, worker: WorkerProcess, request: dict[str, Any], timeout_s: float) -> tuple[dict[str, Any], str]:
         worker.clear_log()
         try:
             worker.send(request)
-            message = worker.receive(PREPARE_TIMEOUT_S)
+            message = worker.receive(timeout_s)  # loading the problem and preparing baselines
             if message.get("event") == "candidate_start":
                 message = worker.receive(timeout_s)
         except WorkerTimeout:
+            hits = _limits_note(worker.limit_hits())
             return {"status": "timeout",
-                    "reason": f"the candidate did not finish within {timeout_s:g} s; its worker was killed"}, worker.log_tail()
+                    "reason": f"the candidate did not finish within {timeout_s:g} s; its worker was killed{hits}"}, worker.log_tail()
         except WorkerCrashed as exc:
+            hits = worker.limit_hits()
+            if hits:
+                return {"status": "crash", "reason": f"{exc}: stopped by the sandbox's {' and '.join(hits)}"}, worker.log_tail()
             return {"status": "crash", "reason": f"{exc} (a segfault, an out-of-bounds access or an exit call)"}, worker.log_tail()
-        if message.get("poisoned") or message.get("dirty"):
-            worker.close()  # a CUDA error or a patched process must not judge the next candidate
+        hits = worker.limit_hits()
+        worker.retire = bool(message.get("poisoned") or message.get("dirty") or hits)
+        if hits:
+            message = {**message, "status": "rejected", "reason": f"ran into the sandbox's {' and '.join(hits)} "
+                       f"(a fork bomb or a runaway allocation): {message.get('reason', '')}"}
         return message, worker.log_tail()
 
     def _failed(self, reply: dict[str, Any], log_tail: str) -> EvalResult:
@@ -321,6 +375,19 @@ class Harness:
             result.flags.append(f"review: shape {shape}: CUDA events saw {cand['median_ms']:.4f} ms but the wall "
                                 f"clock {cand['wall_median_ms']:.4f} ms")
         return st
+
+
+BEST_EFFORT_HINT = ("run with --sandbox best-effort to evaluate with what this machine offers (each result then "
+                    "says what is missing)")
+
+
+def _readable(problem: Problem) -> frozenset[str]:
+    """What a candidate worker must read beyond Python and the system: the problem's directory."""
+    return frozenset({str(problem.path.resolve().parent)})
+
+
+def _limits_note(hits: list[str]) -> str:
+    return f" (it had run into the sandbox's {' and '.join(hits)})" if hits else ""
 
 
 def _scratch_intact(scratch: Path, source: str) -> bool:

@@ -1,8 +1,10 @@
 """Worker processes seen from the harness: start, talk to, time out, kill and replace them.
 
-Each worker is a subprocess in its own process group, with a stripped environment and a scratch
-working directory. A hard timeout kills the whole group (never a thread). A worker that crashed,
-hung, was poisoned by a CUDA error or was left dirty by a candidate is replaced on next use.
+Each worker is started by the confinement launcher (``eval/confine.py``) in its own process group,
+with a stripped environment and its own home directory (scratch, temporary files and compiler
+caches all live there). Candidate workers are sandboxed; every worker dies with the harness. A hard
+timeout kills the whole group (never a thread). A worker that crashed, hung, was poisoned by a CUDA
+error or was left dirty by a candidate is replaced on next use.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from kernelevolve.eval import confine
 from kernelevolve.eval.sandbox import Redactor, worker_environment
 from kernelevolve.platform import Platform
 
@@ -40,37 +43,83 @@ class WorkerCrashed(WorkerError):
     pass
 
 
+class SandboxRefused(WorkerError):
+    """``--sandbox strict`` and this machine cannot confine a worker completely."""
+
+
+def _private_dirs(home: Path) -> dict[str, str]:
+    """Temporary files and compiler caches inside the worker's home: a candidate can write nowhere
+    else, and no candidate can plant a cached binary that another worker or the user would load."""
+    dirs = {"HOME": home, "TMPDIR": home / "tmp", "TRITON_HOME": home, "TRITON_CACHE_DIR": home / "triton",
+            "TORCHINDUCTOR_CACHE_DIR": home / "inductor", "XDG_CACHE_HOME": home / "cache"}
+    for path in dirs.values():
+        path.mkdir(exist_ok=True)
+    return {name: str(path) for name, path in dirs.items()}
+
+
 class WorkerProcess:
     """One long-lived worker subprocess and its JSON-lines channel."""
 
-    def __init__(self, role: str, platform: Platform, redact: Redactor, cpu_threads: int | None = None):
+    def __init__(self, role: str, platform: Platform, redact: Redactor, cpu_threads: int | None = None,
+                 sandbox: str = "off", readable: frozenset[str] = frozenset(), hidden: tuple[str, ...] = ()):
         self.role = role
         self.platform = platform
         self.redact = redact
+        self.readable = readable
+        self.retire = False  # set by the harness when this worker must not judge another candidate
         self.home = Path(tempfile.mkdtemp(prefix=f"kernelevolve-{role}-"))
         self.log_path = self.home / "worker.log"
+        self.cgroup = f"kernelevolve-{os.getpid()}-{self.home.name}" if sandbox != "off" else ""
         extra = dict(platform.worker_env())
         if cpu_threads is not None and "OMP_NUM_THREADS" not in os.environ:
             extra["OMP_NUM_THREADS"] = str(cpu_threads)  # several workers must not each take every core
+        if sandbox != "off":
+            # Inductor's compile workers would be processes the harness did not start the candidate with.
+            extra.update(_private_dirs(self.home), TORCHINDUCTOR_COMPILE_THREADS="1")
         env = worker_environment(os.environ, str(self.home), extra)
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "kernelevolve.eval.worker", role, platform.device, str(self.log_path)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            cwd=self.home,
-            env=env,
-            start_new_session=True,
-        )
+        lifeline, self._lifeline = os.pipe()
+        spec = confine.Spec(mode=sandbox, home=str(self.home), read=sorted(readable), hidden=list(hidden),
+                            cgroup=self.cgroup, lifeline=lifeline)
+        launcher_log = open(self.home / "launcher.log", "wb")
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "kernelevolve.eval.confine", spec.to_json(), "--",
+                 sys.executable, "-m", "kernelevolve.eval.worker", role, platform.device, str(self.log_path)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=launcher_log,
+                cwd=self.home,
+                env=env,
+                start_new_session=True,
+                pass_fds=(lifeline,),
+            )
+        finally:
+            os.close(lifeline)
+            launcher_log.close()
         self._buffer = b""
         try:
             self.ready = self.receive(START_TIMEOUT_S)
         except WorkerCrashed as exc:
-            raise WorkerCrashed(f"the {role} worker failed to start: {exc}\n{self.log_tail()}") from exc
+            refused = self._launcher_note()
+            self.close()
+            if refused.startswith("strict sandbox unavailable"):
+                raise SandboxRefused(refused) from exc
+            raise WorkerCrashed(f"the {role} worker failed to start: {exc}\n{refused}\n{self.log_tail()}") from exc
         if self.ready.get("event") != "ready":
             self.kill()
             raise WorkerCrashed(self.redact(self.ready.get("reason", "worker did not start")))
+        self.sandbox = confine.Sandbox(**self.ready.get("sandbox", {"mode": sandbox}))
+
+    def _launcher_note(self) -> str:
+        try:
+            return (self.home / "launcher.log").read_text(errors="replace").strip()
+        except OSError:
+            return ""
+
+    def limit_hits(self) -> list[str]:
+        """Sandbox limits (process count, memory) this worker ran into."""
+        return confine.limit_hits(self.cgroup) if self.cgroup else []
 
     @property
     def alive(self) -> bool:
@@ -136,6 +185,8 @@ class WorkerProcess:
             pass
 
     def kill(self) -> None:
+        """Kill the launcher's group: the launcher and the worker (PID 1 of its namespace, whose death
+        takes every process the candidate started with it)."""
         if self.alive:
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
@@ -151,25 +202,36 @@ class WorkerProcess:
             except (WorkerCrashed, subprocess.TimeoutExpired):
                 pass
         self.kill()
+        if self._lifeline >= 0:
+            os.close(self._lifeline)
+            self._lifeline = -1
+        if self.cgroup:
+            confine.remove_cgroup(self.cgroup)
         shutil.rmtree(self.home, ignore_errors=True)
 
 
 class WorkerPool:
     """Reusable workers of one role on one platform, handed out one evaluation at a time."""
 
-    def __init__(self, role: str, platform: Platform, size: int = 1, redact: Redactor | None = None):
+    def __init__(self, role: str, platform: Platform, size: int = 1, redact: Redactor | None = None,
+                 sandbox: str = "off", hidden: tuple[str, ...] = ()):
+        if sandbox not in confine.MODES:
+            raise ValueError(f"unknown sandbox mode {sandbox!r}; choose {', '.join(confine.MODES)}")
         self.role = role
         self.platform = platform
         self.size = size
         self.redact = redact or Redactor()
+        self.sandbox = sandbox
+        self.hidden = hidden
         self._idle: list[WorkerProcess] = []
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(size)
 
-    def run(self, use: Callable[[WorkerProcess], Any]) -> Any:
-        """Lend a live worker to ``use``; a worker that failed or must retire is not returned."""
+    def run(self, use: Callable[[WorkerProcess], Any], readable: frozenset[str] = frozenset()) -> Any:
+        """Lend a live worker that may read ``readable`` to ``use``; a worker that failed or must
+        retire is not returned."""
         with self._slots:
-            worker = self._take()
+            worker = self._take(readable)
             keep = False
             try:
                 result = use(worker)
@@ -182,15 +244,15 @@ class WorkerPool:
                 else:
                     worker.close()
 
-    def _take(self) -> WorkerProcess:
+    def _take(self, readable: frozenset[str]) -> WorkerProcess:
         with self._lock:
             while self._idle:
                 worker = self._idle.pop()
-                if worker.alive:
+                if worker.alive and readable <= worker.readable:
                     return worker
-                worker.close()
+                worker.close()  # dead, or sandboxed before this problem's directory was readable
         threads = max(1, (os.cpu_count() or 1) // self.size) if self.size > 1 else None
-        return WorkerProcess(self.role, self.platform, self.redact, threads)
+        return WorkerProcess(self.role, self.platform, self.redact, threads, self.sandbox, readable, self.hidden)
 
     def close(self) -> None:
         with self._lock:

@@ -55,8 +55,8 @@ class ProblemFile:
 class EvaluationActor:
     """Runs inside a Ray worker process: a Harness on that node and the problem files it was sent."""
 
-    def __init__(self, platform: str, timeout_s: float):
-        self.harness = Harness(detect(platform), workers=1, timeout_s=timeout_s)
+    def __init__(self, platform: str, timeout_s: float, sandbox: str = "best-effort"):
+        self.harness = Harness(detect(platform), workers=1, timeout_s=timeout_s, sandbox=sandbox)
         self.folder = Path(tempfile.mkdtemp(prefix="kernelevolve-actor-"))
         self.problems: dict[str, Problem] = {}
 
@@ -94,7 +94,7 @@ class RayExecutor:
     """
 
     def __init__(self, platform: str = "auto", workers: int = 1, timeout_s: float = 180.0,
-                 address: str | None = None):
+                 address: str | None = None, sandbox: str = "best-effort"):
         if platform not in ("auto", *PLATFORMS):
             raise ExecutorError(f"unknown platform {platform!r}; choose auto, cuda, rocm or interpreter")
         self._disconnect_at_close = _connect(address)
@@ -102,7 +102,7 @@ class RayExecutor:
         try:
             resources = _resources(platform)
             self._actor_class = ray.remote(EvaluationActor).options(**resources)
-            self._actor_args = (platform, timeout_s)
+            self._actor_args = (platform, timeout_s, sandbox)
             self._actors = [self._actor_class.remote(*self._actor_args) for _ in range(workers)]
             self.platform = self._actor_platform(self._actors[0], resources)
         except BaseException:

@@ -98,6 +98,7 @@ class EvalResult(BaseModel):
     log_tail: str = ""
     versions: dict[str, str] = Field(default_factory=dict)
     timing_method: str = ""
+    sandbox: str = ""  # the OS confinement the candidate ran under, and what this machine lacked
     elapsed_s: float = 0.0
     source_hash: str = ""
     problem_hash: str = ""

@@ -156,12 +156,19 @@ class Worker:
 
         entry = self._problem(req["problem"], req["trials"])
         os.chdir(req["scratch"])
+        before = own_processes()
         try:
             reply = run_candidate(self, entry, req)
         except CandidateFailure as failure:
             reply = {"status": failure.status, "reason": failure.reason, "poisoned": failure.poisoned}
         # A process whose functions a candidate replaced must not judge the next one.
         reply["dirty"] = reply.get("dirty", False) or bool(self.guard.patched())
+        left = own_processes() - before
+        if left:
+            kill_processes(left)
+            reply.update(status="rejected", dirty=True,
+                         reason=f"leaves {len(left)} process(es) running after its call (they were killed): "
+                                "work must happen in the call, in Triton kernels")
         return reply
 
     def compiled(self, entry: dict[str, Any]) -> Any:
@@ -170,6 +177,28 @@ class Worker:
 
             entry["compiled"] = torch.compile(entry["model"])
         return entry["compiled"]
+
+
+def own_processes() -> set[int]:
+    """Other processes in this worker's PID namespace (empty outside one: the host's are not ours)."""
+    if os.getpid() != 1:
+        return set()
+    return {int(name) for name in os.listdir("/proc") if name.isdigit() and name != "1"}
+
+
+def kill_processes(pids: set[int]) -> None:
+    """As PID 1 of the namespace: kill and reap what a candidate left behind."""
+    for pid in pids:
+        try:
+            os.kill(pid, 9)
+        except ProcessLookupError:
+            pass
+    while True:
+        try:
+            if os.waitpid(-1, os.WNOHANG) == (0, 0):
+                break
+        except ChildProcessError:
+            break
 
 
 def clone_value(x: Any) -> Any:
@@ -187,17 +216,21 @@ def load_candidate(path: str) -> types.ModuleType:
     return module
 
 
-def _describe(device: str) -> dict[str, Any]:
+def _describe(device: str, home: Path) -> dict[str, Any]:
     import platform
 
     import torch
     import triton
 
+    from kernelevolve.eval.confine import SANDBOX_REPORT
+
     name = torch.cuda.get_device_name() if device == "cuda" else platform.processor() or platform.machine()
     versions = {"python": platform.python_version(), "torch": torch.__version__, "triton": triton.__version__}
     if device == "cuda":
         versions["cuda" if torch.version.hip is None else "hip"] = str(torch.version.cuda or torch.version.hip)
-    return {"device_name": name, "versions": versions}
+    report = home / SANDBOX_REPORT  # written by the launcher before this process started
+    sandbox = json.loads(report.read_text()) if report.is_file() else {"mode": "off"}
+    return {"device_name": name, "versions": versions, "sandbox": sandbox}
 
 
 def main() -> None:
@@ -208,7 +241,7 @@ def main() -> None:
     except Exception as exc:  # report why the worker cannot start, then stop
         send({"event": "fatal", "reason": f"worker failed to start: {type(exc).__name__}: {exc}"})
         return
-    send({"event": "ready", "pid": os.getpid(), **_describe(device)})
+    send({"event": "ready", "pid": os.getpid(), **_describe(device, Path(log_path).parent)})
     with os.fdopen(PROTOCOL_IN, "rb", buffering=0) as requests:
         for line in requests:
             req = json.loads(line)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from kernelevolve.config import OptimizeConfig
 from kernelevolve.eval.harness import Harness
@@ -75,21 +76,33 @@ def open_evaluator(config: OptimizeConfig) -> Evaluator:
     """The local worker pool, or with ``--executor ray`` actors on a Ray cluster (whose nodes, not
     this machine, decide the platform)."""
     if config.executor == "local":
-        return Harness(detect(config.platform), workers=config.workers, timeout_s=config.timeout)
+        hidden = tuple(p for p in (config.objects, _sqlite_dir(config.store)) if p)
+        return Harness(detect(config.platform), workers=config.workers, timeout_s=config.timeout,
+                       sandbox=config.sandbox, hidden=hidden)
     if importlib.util.find_spec("ray") is None:
         raise SearchError("--executor ray needs Ray here and on every evaluation host: "
                           "pip install 'kernelevolve[distributed]'")
     from kernelevolve.eval.ray_executor import ExecutorError, RayExecutor
 
     try:
-        return RayExecutor(config.platform, workers=config.workers, timeout_s=config.timeout,
+        return RayExecutor(config.platform, workers=config.workers, timeout_s=config.timeout, sandbox=config.sandbox,
                            address=config.ray_address)
     except ExecutorError as exc:
         raise SearchError(str(exc)) from exc
 
 
+def _sqlite_dir(url: str | None) -> Path | None:
+    """The directory of a SQLite store, which candidates must not read."""
+    if not url or not url.startswith("sqlite"):
+        return None
+    from sqlalchemy.engine import make_url
+
+    database = make_url(url).database
+    return Path(database).resolve().parent if database and database != ":memory:" else None
+
+
 def plan(config: OptimizeConfig) -> Plan:
-    problem = load_problem(config.problem)
+    problem = load_problem(config.problem, timeout_s=config.timeout)
     if not config.seeds and not config.llm and not config.warm_start:
         raise SearchError(
             "nothing to start from: pass --seed KERNEL (a first Triton kernel defining ModelNew), "

@@ -1,0 +1,433 @@
+"""The OS confinement of worker processes: ``python -m kernelevolve.eval.confine SPEC -- ARGV...``.
+
+A small launcher (this module's ``main``) starts every worker. It stays outside, holds a lifeline
+pipe from the harness and kills the worker the moment the harness dies, whatever killed it. For a
+candidate worker it first joins a cgroup (process count and memory limits), then unshares user,
+PID, network and mount namespaces and forks the worker as PID 1 of the new PID namespace (every
+process a candidate starts dies with it; no other process is visible), mounts a fresh /proc,
+hides the harness's directories under empty mounts, applies rlimits and a Landlock ruleset (read
+only what Python, torch, Triton and the GPU driver need and the problem's directory; write only
+the worker's own home; no TCP; no signals or abstract sockets outside), then execs the worker.
+
+Each layer is tried on its own; what this machine lacks is reported back (``Sandbox.missing``) and,
+in ``strict`` mode, refuses to start the worker at all. This module imports no torch: it runs
+before the worker's own interpreter starts.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import json
+import os
+import select
+import signal
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+MODES = ("strict", "best-effort", "off")
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+SANDBOX_REPORT = "sandbox.json"  # written by the launcher into the worker's home, read by the worker
+
+# Landlock (include/uapi/linux/landlock.h); the syscall numbers are the same on every architecture.
+SYS_CREATE_RULESET, SYS_ADD_RULE, SYS_RESTRICT_SELF = 444, 445, 446
+PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG = 38, 1
+FS_EXECUTE, FS_WRITE_FILE, FS_READ_FILE, FS_READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1 << 3
+FS_TRUNCATE, FS_IOCTL_DEV = 1 << 14, 1 << 15
+FS_ALL_BY_ABI = {1: (1 << 13) - 1, 2: (1 << 14) - 1, 3: (1 << 15) - 1, 4: (1 << 15) - 1, 5: (1 << 16) - 1}
+NET_BIND_TCP, NET_CONNECT_TCP = 1, 2
+SCOPE_ABSTRACT_UNIX_SOCKET, SCOPE_SIGNAL = 1, 2
+CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x10000000, 0x20000000, 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 0x4000, 1 << 18
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+class SandboxError(Exception):
+    """Strict confinement was asked for and a layer of it is not available here."""
+
+
+@dataclass
+class Limits:
+    """Resource limits of one candidate worker and everything it starts."""
+
+    processes: int = 256
+    memory_bytes: int | None = None  # None: half of this machine's memory
+    file_bytes: int = 32 << 30  # largest file it may write (outputs of big shapes included)
+
+    def memory(self) -> int:
+        if self.memory_bytes:
+            return self.memory_bytes
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+
+
+@dataclass
+class Spec:
+    """What the harness asks of the launcher for one worker."""
+
+    mode: str  # strict | best-effort | off
+    home: str  # the worker's own directory: its only writable place
+    read: list[str] = field(default_factory=list)  # directories and files it may read
+    hidden: list[str] = field(default_factory=list)  # directories under ``read`` that must stay unseen
+    limits: Limits = field(default_factory=Limits)
+    cgroup: str = ""  # name of the cgroup to create under each controller ("" for none)
+    lifeline: int = -1  # read end of a pipe whose write end only the harness holds
+
+    @classmethod
+    def from_json(cls, text: str) -> Spec:
+        raw = json.loads(text)
+        raw["limits"] = Limits(**raw["limits"])
+        return cls(**raw)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+
+@dataclass
+class Sandbox:
+    """Which layers actually hold a worker, as the launcher applied them."""
+
+    mode: str
+    applied: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # "layer: why", one per layer not in force
+    namespaces: bool = False  # in its own user, PID, network and mount namespaces
+
+    @property
+    def confined(self) -> bool:
+        return self.mode != "off" and not self.missing
+
+    def summary(self) -> str:
+        if self.mode == "off":
+            return "unconfined (--sandbox off)"
+        text = ", ".join(self.applied) or "nothing"
+        return text if not self.missing else f"{text}; missing: {'; '.join(self.missing)}"
+
+    def flags(self) -> list[str]:
+        if self.mode == "off":
+            return ["unconfined: the candidate ran without an OS sandbox (--sandbox off)"]
+        return [f"sandbox incomplete: {m}" for m in self.missing]
+
+
+# -- the cgroup of one worker ------------------------------------------------------------------------
+def _own_cgroup(controller: str) -> Path | None:
+    """This process's cgroup directory for ``controller`` (v1), or the unified one (v2, "")."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, names, path = line.split(":", 2)
+        if (controller and controller in names.split(",")) or (not controller and names == ""):
+            base = CGROUP_ROOT / controller if controller else CGROUP_ROOT
+            if controller and not base.is_dir():
+                base = CGROUP_ROOT / "unified"
+                continue
+            return base / path.lstrip("/")
+    return None
+
+
+def cgroup_dirs(name: str) -> dict[str, Path]:
+    """Where the cgroup ``name`` lives for the pids and memory controllers (v1 or v2)."""
+    dirs = {}
+    for controller in ("pids", "memory"):
+        base = _own_cgroup(controller)
+        if base is not None and (base / "cgroup.procs").exists():
+            dirs[controller] = base / name
+    if not dirs:
+        base = _own_cgroup("")
+        if base is not None and (base / "cgroup.controllers").exists():
+            dirs = {"pids": base / name, "memory": base / name}
+    return dirs
+
+
+def _join_cgroup(name: str, limits: Limits) -> tuple[list[str], list[str]]:
+    applied, missing = [], []
+    dirs = cgroup_dirs(name)
+    settings = {"pids": [("pids.max", str(limits.processes))],
+                "memory": [("memory.max", str(limits.memory())), ("memory.limit_in_bytes", str(limits.memory()))]}
+    for controller in ("pids", "memory"):
+        directory = dirs.get(controller)
+        if directory is None:
+            missing.append(f"{controller} cgroup: no {controller} controller found under {CGROUP_ROOT}")
+            continue
+        try:
+            directory.mkdir(exist_ok=True)
+            written = False
+            for knob, value in settings[controller]:
+                if (directory / knob).exists():
+                    (directory / knob).write_text(value)
+                    written = True
+            if not written:
+                raise OSError(errno.ENOENT, f"no {controller} limit file in {directory}")
+            (directory / "cgroup.procs").write_text(str(os.getpid()))
+            applied.append(f"{controller} cgroup")
+        except OSError as exc:
+            missing.append(f"{controller} cgroup: {directory}: {exc.strerror or exc}")
+    return applied, missing
+
+
+def limit_hits(name: str) -> list[str]:
+    """Limits of cgroup ``name`` that stopped something (read by the harness after a failure)."""
+    hits = []
+    dirs = cgroup_dirs(name)
+    events = {"pids": ("pids.events", "max", "the process-count limit"),
+              "memory": ("memory.events", "oom_kill", "the memory limit")}
+    for controller, (file, key, what) in events.items():
+        directory = dirs.get(controller)
+        for candidate in (directory / file, directory / "memory.oom_control") if directory else ():
+            try:
+                for line in candidate.read_text().splitlines():
+                    word, _, count = line.partition(" ")
+                    if word == key and count.strip() not in ("", "0"):
+                        hits.append(what)
+            except OSError:
+                continue
+    return sorted(set(hits))
+
+
+def remove_cgroup(name: str) -> None:
+    for directory in set(cgroup_dirs(name).values()):
+        try:
+            directory.rmdir()
+        except OSError:
+            pass
+
+
+# -- namespaces, mounts, Landlock ----------------------------------------------------------------------
+def _check(result: int, what: str) -> int:
+    if result < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+    return result
+
+
+def _unshare() -> tuple[list[str], list[str]]:
+    """User (so that no one needs to be root), PID, network and mount namespaces, all at once."""
+    uid, gid = os.getuid(), os.getgid()
+    try:
+        _check(_libc.unshare(CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWNS), "unshare")
+    except OSError as exc:
+        return [], [f"namespaces: unshare(user, pid, net, mount) refused: {exc.strerror} "
+                    "(unprivileged user namespaces disabled?)"]
+    Path("/proc/self/setgroups").write_text("deny")
+    Path("/proc/self/uid_map").write_text(f"{uid} {uid} 1")
+    Path("/proc/self/gid_map").write_text(f"{gid} {gid} 1")
+    return ["user, pid, network and mount namespaces"], []
+
+
+def _mount(source: str, target: str, fstype: str, flags: int, data: str = "") -> None:
+    _check(_libc.mount(source.encode(), target.encode(), fstype.encode(), ctypes.c_ulong(flags),
+                       data.encode() or None), f"mount {target}")
+
+
+def _private_mounts(hidden: list[str]) -> tuple[list[str], list[str]]:
+    """In the new mount namespace: a /proc of our own PID namespace, the harness's dirs covered."""
+    applied, missing = [], []
+    try:
+        _mount("none", "/", "", MS_REC | MS_PRIVATE)
+        _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        applied.append("own /proc")
+    except OSError as exc:
+        missing.append(f"own /proc: {exc.strerror}")
+    covered = 0
+    for path in hidden:
+        if not os.path.isdir(path):
+            continue
+        try:
+            _mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=000")
+            covered += 1
+        except OSError as exc:
+            missing.append(f"hiding {path}: {exc.strerror}")
+    if covered:
+        applied.append(f"{covered} harness dir(s) hidden")
+    return applied, missing
+
+
+def landlock_abi() -> int:
+    result = _libc.syscall(SYS_CREATE_RULESET, None, ctypes.c_size_t(0), ctypes.c_uint32(1))
+    return result if result > 0 else 0
+
+
+class _RulesetAttr(ctypes.Structure):
+    _fields_ = [("handled_access_fs", ctypes.c_uint64), ("handled_access_net", ctypes.c_uint64),
+                ("scoped", ctypes.c_uint64)]
+
+
+class _PathBeneath(ctypes.Structure):
+    _pack_ = 1
+    _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
+
+
+FILE_RIGHTS = FS_EXECUTE | FS_WRITE_FILE | FS_READ_FILE | FS_TRUNCATE | FS_IOCTL_DEV
+READ_RIGHTS = FS_EXECUTE | FS_READ_FILE | FS_READ_DIR
+DEVICES = ("null", "zero", "full", "random", "urandom", "dri", "kfd")
+# The files under /etc a Python, torch or Triton process reads (the dynamic loader, users, time zone,
+# the compiler's alternatives links); the rest of /etc stays unseen.
+ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "passwd", "group", "nsswitch.conf", "localtime",
+       "alternatives", "os-release", "ssl", "host.conf", "hosts", "gai.conf", "mime.types")
+
+
+def _landlock(read: list[str], write: list[str]) -> tuple[list[str], list[str]]:
+    abi = landlock_abi()
+    if abi == 0:
+        return [], ["landlock: not supported by this kernel (Linux >= 5.13 with landlock in the LSM list)"]
+    handled = FS_ALL_BY_ABI.get(abi, (1 << 16) - 1)
+    attr = _RulesetAttr(handled, NET_BIND_TCP | NET_CONNECT_TCP if abi >= 4 else 0,
+                        SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL if abi >= 6 else 0)
+    size = 24 if abi >= 6 else 16 if abi >= 4 else 8
+    ruleset = _check(_libc.syscall(SYS_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size),
+                                   ctypes.c_uint32(0)), "landlock_create_ruleset")
+    try:
+        for paths, rights in ((read, READ_RIGHTS), (write, handled)):
+            for path in paths:
+                _allow(ruleset, path, rights & handled)
+        _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+        _check(_libc.syscall(SYS_RESTRICT_SELF, ruleset, ctypes.c_uint32(0)), "landlock_restrict_self")
+    finally:
+        os.close(ruleset)
+    applied = [f"landlock v{abi} (files{', tcp' if abi >= 4 else ''}{', signals' if abi >= 6 else ''})"]
+    missing = []
+    if abi < 4:
+        missing.append(f"landlock tcp: kernel's landlock v{abi} cannot block TCP (the network namespace does)")
+    return applied, missing
+
+
+def _allow(ruleset: int, path: str, rights: int) -> None:
+    try:
+        fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    except OSError:
+        return  # a path that does not exist here needs no rule
+    try:
+        if not os.path.isdir(path):
+            rights &= FILE_RIGHTS
+        rule = _PathBeneath(rights, fd)
+        _check(_libc.syscall(SYS_ADD_RULE, ruleset, ctypes.c_int(1), ctypes.byref(rule), ctypes.c_uint32(0)),
+               f"landlock rule for {path}")
+    finally:
+        os.close(fd)
+
+
+def system_read_paths() -> list[str]:
+    """What any Python + torch + Triton + GPU driver process reads: the interpreter, its packages,
+    system libraries and compilers, /proc and /sys, the driver's device files."""
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable)),
+             "/usr", "/lib", "/lib32", "/lib64", "/bin", "/sbin", "/opt", "/proc", "/sys", "/run/nvidia-persistenced",
+             *(f"/etc/{name}" for name in ETC)}
+    paths |= {p for p in sys.path if p and os.path.isdir(p)}
+    return sorted(paths)
+
+
+def device_files() -> list[str]:
+    """Device files a worker opens for writing: the GPU's and the harmless pseudo-devices."""
+    files = [f"/dev/{name}" for name in DEVICES]
+    files += [f"/dev/{name}" for name in sorted(os.listdir("/dev")) if name.startswith("nvidia")]
+    return [f for f in files if os.path.exists(f)]
+
+
+def _rlimits(limits: Limits) -> list[str]:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    return ["file-size and core rlimits"]
+
+
+# -- the launcher ---------------------------------------------------------------------------------------
+def confine_self(spec: Spec) -> Sandbox:
+    """The layers a (single-threaded) launcher applies to itself before it forks the worker: the
+    cgroup, then the namespaces (only its children enter the new PID namespace)."""
+    box = Sandbox(spec.mode)
+    applied, missing = _join_cgroup(spec.cgroup, spec.limits)
+    box.applied += applied
+    box.missing += missing
+    applied, missing = _unshare()
+    box.applied += applied
+    box.missing += missing
+    box.namespaces = not missing
+    return box
+
+
+def _inside(spec: Spec, box: Sandbox, argv: list[str]) -> None:
+    """The forked child (PID 1 of the new namespace when it exists): finish confining, exec the worker."""
+    _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "pdeathsig")
+    os.close(spec.lifeline)
+    if box.namespaces:
+        applied, missing = _private_mounts(spec.hidden)
+        box.applied += applied
+        box.missing += missing
+    box.applied += _rlimits(spec.limits)
+    writable = [spec.home, *device_files()]
+    try:
+        applied, missing = _landlock(sorted({*system_read_paths(), *spec.read}), writable)
+    except OSError as exc:
+        applied, missing = [], [f"landlock: {exc.strerror}"]
+    box.applied += applied
+    box.missing += missing
+    Path(spec.home, SANDBOX_REPORT).write_text(json.dumps(asdict(box)))
+    if spec.mode == "strict" and box.missing:
+        sys.stderr.write("strict sandbox unavailable: " + "; ".join(box.missing) + "\n")
+        os._exit(97)
+    os.execv(argv[0], argv)
+
+
+def _mirror_exit(status: int) -> None:
+    """Exit as the worker did, so the harness reads the worker's own signal or code."""
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, [sig])
+        os.kill(os.getpid(), sig)
+    os._exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 1)
+
+
+def main() -> None:
+    spec, argv = Spec.from_json(sys.argv[1]), sys.argv[sys.argv.index("--") + 1:]
+    box = confine_self(spec) if spec.mode != "off" else Sandbox("off")
+    if spec.mode == "strict" and box.missing:
+        Path(spec.home, SANDBOX_REPORT).write_text(json.dumps(asdict(box)))
+        sys.stderr.write("strict sandbox unavailable: " + "; ".join(box.missing) + "\n")
+        os._exit(97)
+    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    child = os.fork()
+    if child == 0:
+        try:
+            if spec.mode == "off":
+                _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "pdeathsig")
+                os.close(spec.lifeline)
+                Path(spec.home, SANDBOX_REPORT).write_text(json.dumps(asdict(box)))
+                os.execv(argv[0], argv)
+            _inside(spec, box, argv)
+        finally:
+            os._exit(98)
+    # The launcher keeps no end of the protocol pipes: the worker's death must read as EOF.
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1):
+        os.dup2(null, fd)
+    _watch(child, spec.lifeline, wake_r)
+
+
+def _watch(child: int, lifeline: int, wake: int) -> None:
+    """Wait for the worker; kill it the moment the lifeline breaks (the harness died)."""
+    watched = [lifeline, wake]
+    while True:
+        ready, _, _ = select.select(watched, [], [], 5.0)
+        if lifeline in ready and not os.read(lifeline, 64):
+            os.kill(child, signal.SIGKILL)
+            watched = [wake]
+        if wake in ready:
+            while True:
+                try:
+                    if not os.read(wake, 64):
+                        break
+                except BlockingIOError:
+                    break
+        pid, status = os.waitpid(child, os.WNOHANG)
+        if pid == child:
+            _mirror_exit(status)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,11 +1,15 @@
-"""Evaluations per minute with a warm worker, and the harness's own overhead per evaluation.
+"""Evaluations per minute with a warm worker, the harness's own overhead per evaluation, and the
+cost of the OS sandbox.
 
     python benchmarks/eval_throughput.py [--platform auto|cuda|interpreter] [--evals N]
 
 Evaluates N distinct variants of a small single-shape kernel (distinct sources, so every one is
 compiled and checked afresh) after one warm-up evaluation has started the workers, computed the
-references and timed the baselines. Overhead is the harness's wall time per evaluation minus
-the time spent inside the worker (reported by the worker log-free protocol as elapsed time).
+references and timed the baselines; once with the sandbox off and once with it on (best-effort:
+whatever this machine offers, listed in the report), alternating the modes evaluation by
+evaluation so that drift hits both alike. The sandbox's cost is the difference of the median
+evaluation times, and of the time to start a candidate worker (paid again after every crash).
+Overhead is the harness's wall time per evaluation minus the time spent in the worker exchange.
 Writes benchmarks/results/eval_throughput-<platform>.{json,md}.
 """
 
@@ -80,6 +84,9 @@ def variants(count: int) -> list[str]:
     return [KERNEL.format(block=blocks[i % 5], warps=warps[(i // 5) % 4], i=i) for i in range(count)]
 
 
+MODES = ("off", "best-effort")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--platform", default="auto")
@@ -92,20 +99,33 @@ def main() -> None:
     problem_path.write_text(PROBLEM)
     problem = load_problem(problem_path)
     sources = variants(args.evals + 1)
-    with Harness(target, cache_dir=work / "cache") as harness:
-        t0 = time.perf_counter()
-        first = harness.evaluate(problem, sources[0])
-        cold_s = time.perf_counter() - t0
-        assert first.correct, first.reason
-        walls, inner = [], []
-        t_all = time.perf_counter()
-        for source in sources[1:]:
-            t = time.perf_counter()
-            result = harness.evaluate(problem, source)
-            walls.append(time.perf_counter() - t)
-            inner.append(result.elapsed_s)
-            assert result.correct, result.reason
-        total = time.perf_counter() - t_all
+    modes = {mode: Harness(target, cache_dir=work / "cache", sandbox=mode) for mode in MODES}
+    try:
+        firsts, colds, starts = {}, {}, {}
+        for mode, harness in modes.items():
+            t0 = time.perf_counter()
+            firsts[mode] = harness.evaluate(problem, sources[0])
+            colds[mode] = time.perf_counter() - t0
+            assert firsts[mode].correct, firsts[mode].reason
+            starts[mode] = worker_start_s(harness, problem)
+        walls: dict[str, list[float]] = {mode: [] for mode in MODES}
+        for i, source in enumerate(sources[1:]):
+            for mode in MODES if i % 2 == 0 else MODES[::-1]:
+                t = time.perf_counter()
+                result = modes[mode].evaluate(problem, source)
+                walls[mode].append(time.perf_counter() - t)
+                assert result.correct, result.reason
+    finally:
+        for harness in modes.values():
+            harness.close()
+    first = firsts["best-effort"]
+    per_mode = {
+        mode: {"evals_per_minute": round(60 / statistics.mean(walls[mode]), 1),
+               "median_eval_s": round(statistics.median(walls[mode]), 3),
+               "cold_first_eval_s": round(colds[mode], 2), "worker_start_s": round(starts[mode], 3),
+               "sandbox": firsts[mode].sandbox}
+        for mode in MODES
+    }
     report = {
         "what": "evaluations per minute of distinct single-shape kernel variants with a warm worker",
         "platform": target.name,
@@ -113,9 +133,9 @@ def main() -> None:
         "versions": first.versions,
         "timing_method": first.timing_method or "none (interpreter: correctness only)",
         "evals": args.evals,
-        "evals_per_minute": round(60 * args.evals / total, 1),
-        "median_eval_s": round(statistics.median(walls), 3),
-        "cold_first_eval_s": round(cold_s, 2),
+        "modes": per_mode,
+        "sandbox_overhead_per_eval_s": round(per_mode["best-effort"]["median_eval_s"] - per_mode["off"]["median_eval_s"], 3),
+        "sandbox_overhead_per_worker_start_s": round(starts["best-effort"] - starts["off"], 3),
         "cases_per_eval": len(first.cases),
         "host": {"python": host.python_version(), "machine": host.machine(), "cpus": __import__("os").cpu_count()},
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -127,6 +147,20 @@ def main() -> None:
     out = Path(args.out)
     (out / f"eval_throughput-{target.name}.json").write_text(json.dumps(report, indent=2) + "\n")
     (out / f"eval_throughput-{target.name}.md").write_text(markdown(report))
+
+
+def worker_start_s(harness: Harness, problem, times: int = 3) -> float:
+    """Median seconds to start one more candidate worker (launcher, sandbox, torch and triton imports)."""
+    from kernelevolve.eval.pool import WorkerProcess
+
+    took = []
+    for _ in range(times):
+        t = time.perf_counter()
+        worker = WorkerProcess("candidate", harness.platform, harness.redact, sandbox=harness.candidates.sandbox,
+                               readable=frozenset({str(problem.path.parent)}), hidden=harness.candidates.hidden)
+        took.append(time.perf_counter() - t)
+        worker.close()
+    return statistics.median(took)
 
 
 def harness_overhead(problem, target, source: str, work: Path) -> dict:
@@ -172,14 +206,20 @@ def harness_overhead(problem, target, source: str, work: Path) -> dict:
 
 def markdown(r: dict) -> str:
     versions = ", ".join(f"{k} {v}" for k, v in r["versions"].items())
+    rows = "".join(
+        f"| {mode} | {m['evals_per_minute']} | {m['median_eval_s']} | {m['worker_start_s']} | {m['cold_first_eval_s']} "
+        f"| {m['sandbox']} |\n"
+        for mode, m in r["modes"].items()
+    )
     return (
         f"# Evaluation throughput ({r['platform']})\n\n"
-        f"{r['what']}.\n\n"
-        f"| device | evals/min | median eval (s) | harness overhead (s) | comparison (s) | cases/eval |\n"
-        f"| --- | ---: | ---: | ---: | ---: | ---: |\n"
-        f"| {r['device']} | {r['evals_per_minute']} | {r['median_eval_s']} | {r['harness_overhead_s']} "
-        f"| {r['comparison_s']} | {r['cases_per_eval']} |\n\n"
-        f"Versions: {versions}. Timing: {r['timing_method']}. First (cold) evaluation: {r['cold_first_eval_s']} s.\n\n"
+        f"{r['what']}, on {r['device']}, {r['cases_per_eval']} cases per evaluation.\n\n"
+        f"| sandbox | evals/min | median eval (s) | worker start (s) | first eval, cold (s) | confinement |\n"
+        f"| --- | ---: | ---: | ---: | ---: | --- |\n{rows}\n"
+        f"Sandbox cost: {r['sandbox_overhead_per_eval_s']} s per evaluation (difference of medians), "
+        f"{r['sandbox_overhead_per_worker_start_s']} s per worker start. Harness overhead (sandbox on): "
+        f"{r['harness_overhead_s']} s per evaluation, of which comparison {r['comparison_s']} s.\n\n"
+        f"Versions: {versions}. Timing: {r['timing_method']}.\n\n"
         f"Measured {r['date']} with `{r['command']}`.\n"
     )
 

@@ -39,6 +39,7 @@ FS_ALL_BY_ABI = {1: (1 << 13) - 1, 2: (1 << 14) - 1, 3: (1 << 15) - 1, 4: (1 << 
 NET_BIND_TCP, NET_CONNECT_TCP = 1, 2
 SCOPE_ABSTRACT_UNIX_SOCKET, SCOPE_SIGNAL = 1, 2
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x10000000, 0x20000000, 0x40000000
+PID_MAX_MIN = 301  # the kernel refuses a smaller pid_max
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 0x4000, 1 << 18
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -52,7 +53,7 @@ class SandboxError(Exception):
 class Limits:
     """Resource limits of one candidate worker and everything it starts."""
 
-    processes: int = 256
+    processes: int = 512  # threads count too (a CUDA worker runs a few dozen)
     memory_bytes: int | None = None  # None: half of this machine's memory
     file_bytes: int = 32 << 30  # largest file it may write (outputs of big shapes included)
 
@@ -92,6 +93,7 @@ class Sandbox:
     applied: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # "layer: why", one per layer not in force
     namespaces: bool = False  # in its own user, PID, network and mount namespaces
+    uncgrouped: list[str] = field(default_factory=list)  # controllers (pids, memory) with no cgroup here
 
     @property
     def confined(self) -> bool:
@@ -142,28 +144,29 @@ def cgroup_dirs(name: str) -> dict[str, Path]:
 
 
 def _join_cgroup(name: str, limits: Limits) -> tuple[list[str], list[str]]:
+    """Join a fresh cgroup per controller with the limits set; (applied, controllers not available)."""
     applied, missing = [], []
-    dirs = cgroup_dirs(name)
+    dirs = cgroup_dirs(name) if name else {}
     settings = {"pids": [("pids.max", str(limits.processes))],
                 "memory": [("memory.max", str(limits.memory())), ("memory.limit_in_bytes", str(limits.memory()))]}
     for controller in ("pids", "memory"):
         directory = dirs.get(controller)
         if directory is None:
-            missing.append(f"{controller} cgroup: no {controller} controller found under {CGROUP_ROOT}")
+            missing.append(controller)
             continue
         try:
             directory.mkdir(exist_ok=True)
-            written = False
-            for knob, value in settings[controller]:
-                if (directory / knob).exists():
-                    (directory / knob).write_text(value)
-                    written = True
-            if not written:
-                raise OSError(errno.ENOENT, f"no {controller} limit file in {directory}")
+            knobs = [(knob, value) for knob, value in settings[controller] if (directory / knob).exists()]
+            if not knobs:  # cgroup v2 whose parent does not delegate this controller
+                directory.rmdir()
+                missing.append(controller)
+                continue
+            for knob, value in knobs:
+                (directory / knob).write_text(value)
             (directory / "cgroup.procs").write_text(str(os.getpid()))
             applied.append(f"{controller} cgroup")
-        except OSError as exc:
-            missing.append(f"{controller} cgroup: {directory}: {exc.strerror or exc}")
+        except OSError:
+            missing.append(controller)
     return applied, missing
 
 
@@ -325,12 +328,27 @@ def device_files() -> list[str]:
     return [f for f in files if os.path.exists(f)]
 
 
-def _rlimits(limits: Limits) -> list[str]:
+def _rlimits(limits: Limits, box: Sandbox) -> tuple[list[str], list[str]]:
+    """File size and core dumps always; where no cgroup holds them, the process count (the PID
+    namespace's own pid_max, Linux >= 6.14) and memory (per process: RLIMIT_DATA, which leaves the
+    GPU driver's address-space reservations alone)."""
     import resource
 
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    return ["file-size and core rlimits"]
+    applied, missing = ["file-size and core rlimits"], []
+    if "pids" in box.uncgrouped:
+        try:
+            if not box.namespaces:
+                raise OSError(errno.ENOSYS, "no PID namespace of its own")
+            Path("/proc/sys/kernel/pid_max").write_text(str(max(limits.processes, PID_MAX_MIN)))
+            applied.append(f"pid_max {max(limits.processes, PID_MAX_MIN)} in its PID namespace")
+        except OSError as exc:
+            missing.append(f"process-count limit: no pids cgroup, and pid_max cannot be set ({exc.strerror})")
+    if "memory" in box.uncgrouped:
+        resource.setrlimit(resource.RLIMIT_DATA, (limits.memory(), limits.memory()))
+        applied.append(f"memory rlimit {limits.memory() >> 30} GiB per process")
+    return applied, missing
 
 
 # -- the launcher ---------------------------------------------------------------------------------------
@@ -338,9 +356,8 @@ def confine_self(spec: Spec) -> Sandbox:
     """The layers a (single-threaded) launcher applies to itself before it forks the worker: the
     cgroup, then the namespaces (only its children enter the new PID namespace)."""
     box = Sandbox(spec.mode)
-    applied, missing = _join_cgroup(spec.cgroup, spec.limits)
+    applied, box.uncgrouped = _join_cgroup(spec.cgroup, spec.limits)
     box.applied += applied
-    box.missing += missing
     applied, missing = _unshare()
     box.applied += applied
     box.missing += missing
@@ -356,7 +373,9 @@ def _inside(spec: Spec, box: Sandbox, argv: list[str]) -> None:
         applied, missing = _private_mounts(spec.hidden)
         box.applied += applied
         box.missing += missing
-    box.applied += _rlimits(spec.limits)
+    applied, missing = _rlimits(spec.limits, box)
+    box.applied += applied
+    box.missing += missing
     writable = [spec.home, *device_files()]
     try:
         applied, missing = _landlock(sorted({*system_read_paths(), *spec.read}), writable)

@@ -101,11 +101,11 @@ class WorkerProcess:
         try:
             self.ready = self.receive(START_TIMEOUT_S)
         except WorkerCrashed as exc:
-            refused = self._launcher_note()
+            refused, log = self._launcher_note(), self.log_tail()
             self.close()
             if refused.startswith("strict sandbox unavailable"):
                 raise SandboxRefused(refused) from exc
-            raise WorkerCrashed(f"the {role} worker failed to start: {exc}\n{refused}\n{self.log_tail()}") from exc
+            raise WorkerCrashed(f"the {role} worker failed to start: {exc}\n{refused}\n{log}") from exc
         if self.ready.get("event") != "ready":
             self.kill()
             raise WorkerCrashed(self.redact(self.ready.get("reason", "worker did not start")))

@@ -376,7 +376,8 @@ def _inside(spec: Spec, box: Sandbox, argv: list[str]) -> None:
     applied, missing = _rlimits(spec.limits, box)
     box.applied += applied
     box.missing += missing
-    writable = [spec.home, *device_files()]
+    # The CUDA driver writes under its own /proc/<pid> at initialisation (error 304 without it).
+    writable = [spec.home, *device_files(), f"/proc/{os.getpid()}"]
     try:
         applied, missing = _landlock(sorted({*system_read_paths(), *spec.read}), writable)
     except OSError as exc:

@@ -83,6 +83,10 @@ class Worker:
         if role == "candidate":
             from kernelevolve.eval.guard import Guard
 
+            if device == "cpu":
+                from kernelevolve.eval.interpreter import support_autotune
+
+                support_autotune()
             self.guard = Guard(device)
 
     # -- shared -----------------------------------------------------------------------------------

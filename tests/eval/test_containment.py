@@ -133,13 +133,19 @@ def test_unconfined_results_say_so(problem, unconfined):
 
 READ_REFERENCES = '''
 # The harness keeps each case's reference output beside the digest of its inputs: find ours, copy it.
-import glob, json
-from kernelevolve.eval.inputs import digest
-mine = digest([x, y])
+# Digest and file are read through raw memory and zipfile: the guard bounds reads through torch.
+import ctypes, glob, hashlib, json, zipfile
+h = hashlib.sha256()
+for v in (x, y):
+    h.update(f"{{tuple(v.shape)}}{{v.dtype}}".encode())
+    h.update(ctypes.string_at(v.data_ptr(), v.numel() * v.element_size()))
+mine = h.hexdigest()
 for meta in glob.glob(os.path.join({root!r}, "**", "references.json"), recursive=True):
     for case_id, case in json.load(open(meta))["cases"].items():
         if case.get("digest") == mine:
-            ref = torch.load(os.path.join(os.path.dirname(meta), case_id + ".pt"))[0]
+            with zipfile.ZipFile(os.path.join(os.path.dirname(meta), case_id + ".pt")) as archive:
+                data = next(n for n in archive.namelist() if n.endswith("/data/0"))
+                ref = torch.frombuffer(bytearray(archive.read(data)), dtype=x.dtype)
             out = torch.empty_like(x)
             copy_kernel[(triton.cdiv(x.numel(), 1024),)](ref, out, x.numel(), BLOCK=1024)
             return out

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from kernelevolve.problem import load_problem
+from tests.eval.test_corpus import CORPUS
 
 pytestmark = pytest.mark.gpu
 HERE = Path(__file__).parent
@@ -58,7 +59,7 @@ def test_timing_of_a_known_copy_is_consistent():
     b = torch.empty_like(a)
     small = torch.empty(16 << 20, dtype=torch.uint8, device="cuda")
     c = torch.empty_like(small)
-    t = time_interleaved({"big": lambda: b.copy_(a), "small": lambda: c.copy_(small)})
+    t = time_interleaved({"big": lambda _: b.copy_(a), "small": lambda _: c.copy_(small)}, [], lambda k: [], 20)
     # four times the bytes take clearly longer, and events agree with the wall clock
     assert t["big"].median_ms > 2 * t["small"].median_ms
     assert t["big"].median_ms <= t["big"].wall_median_ms
@@ -74,14 +75,63 @@ def test_host_launch_time_is_hidden_from_device_time():
     a = torch.empty(64 << 20, dtype=torch.uint8, device="cuda")
     b = torch.empty_like(a)
 
-    def slow_to_launch():
+    def slow_to_launch(_):
         t0 = time.perf_counter()
         while time.perf_counter() - t0 < 3e-4:  # 0.3 ms of Python before the same copy
             pass
         b.copy_(a)
 
-    t = time_interleaved({"slow": slow_to_launch, "fast": lambda: b.copy_(a)})
+    t = time_interleaved({"slow": slow_to_launch, "fast": lambda _: b.copy_(a)}, [], lambda k: [], 20)
     assert t["slow"].launch_ms >= 0.3
     # the copy takes ~50 us on the device either way; the 0.3 ms of launch is not in the events
     assert t["slow"].median_ms < 1.5 * t["fast"].median_ms
     assert t["slow"].median_ms < 0.25
+
+
+MEMO = HERE / "memo"
+
+
+@pytest.fixture(scope="module")
+def matmul_gelu():
+    return load_problem(HERE / "problems" / "matmul_gelu.py")
+
+
+def _memo_source(name: str) -> str:
+    return (MEMO / "honest_matmul_gelu.py").read_text() + "\n\n" + (MEMO / f"{name}.py").read_text()
+
+
+@pytest.fixture(scope="module")
+def honest_timing(cuda_harness, matmul_gelu):
+    result = cuda_harness.evaluate(matmul_gelu, (MEMO / "honest_matmul_gelu.py").read_text())
+    assert result.status.value == "ok", result.reason
+    return result.timings[0].candidate_ms
+
+
+@pytest.mark.parametrize("memo", ["weakref_version", "data_ptr", "content_sample"])
+def test_memoised_candidate_is_timed_at_its_honest_cost_or_refused(memo, cuda_harness, matmul_gelu, honest_timing):
+    result = cuda_harness.evaluate(matmul_gelu, _memo_source(memo))
+    if result.status.value == "ok":  # every memo missed: it paid for the work each time
+        assert result.timings[0].candidate_ms > 0.7 * honest_timing
+    else:  # a memo that hit served a result for other inputs
+        assert result.status.value == "mismatch" and "timed repetition" in result.reason, result.reason
+
+
+def test_result_served_stale_while_timed_is_a_mismatch(cuda_harness, matmul_gelu):
+    result = cuda_harness.evaluate(matmul_gelu, _memo_source("stale_when_timed"))
+    assert result.status.value == "mismatch"
+    assert "timed repetition" in result.reason
+
+
+def test_numpy_on_the_host_is_rejected_on_gpu(cuda_harness):
+    problem = load_problem(HERE / "problems" / "scale_add.py")
+    result = cuda_harness.evaluate(problem, (HERE / "kernels" / "host_numpy_compute.py").read_text())
+    assert result.status.value == "rejected"
+    assert "into the host" in result.reason
+
+
+@pytest.mark.parametrize("name", sorted(CORPUS))
+def test_library_style_kernel_is_ok_and_timed_on_gpu(name, cuda_harness):
+    problem = load_problem(HERE / "problems" / f"{CORPUS[name]}.py")
+    result = cuda_harness.evaluate(problem, (HERE / "corpus" / f"{name}.py").read_text())
+    assert result.status.value == "ok", result.reason
+    assert result.speedup is not None and "each on its own input set" in result.timing_method

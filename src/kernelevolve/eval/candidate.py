@@ -1,5 +1,6 @@
 """One candidate inside a candidate worker: load it, call it on every case under the guard, save
-its outputs for the parent to compare, and time it against the baselines.
+its outputs for the parent to compare, and time it against the baselines, each timed repetition on
+its own input set, with every timed output saved for the parent to compare as well.
 
 Nothing here decides correctness: the parent compares the saved outputs with references computed
 in another process. What is decided here is what only the running process can see (launches,
@@ -14,8 +15,9 @@ from typing import Any
 
 import torch
 
-from kernelevolve.eval.guard import storage_key
 from kernelevolve.eval.inputs import Case, digest, make_inputs
+from kernelevolve.eval.rules import violations
+from kernelevolve.eval.storage import storage_key
 from kernelevolve.eval.static import CANDIDATE_CLASSES
 from kernelevolve.eval.worker import CandidateFailure, classify, clone_value, load_candidate, outputs_of, send
 
@@ -46,16 +48,20 @@ def _instantiate(module: Any, init: list[Any], device: str, kernel_path: str) ->
         raise CandidateFailure(failure.status, f"constructing {cls.__name__} failed: {failure.reason}")
 
 
+def _sources(model: torch.nn.Module, inputs: list[Any]) -> list[torch.Tensor]:
+    """The tensors a call computes from: its inputs, the model's parameters and buffers."""
+    return [t for t in inputs if isinstance(t, torch.Tensor)] + list(model.parameters()) + list(model.buffers())
+
+
 def _scale(model: torch.nn.Module, inputs: list[Any]) -> int:
-    tensors = [t for t in inputs if isinstance(t, torch.Tensor)] + list(model.parameters()) + list(model.buffers())
-    return max((t.numel() for t in tensors), default=1)
+    return max((t.numel() for t in _sources(model, inputs)), default=1)
 
 
 def run_candidate(worker: Any, entry: dict[str, Any], req: dict[str, Any]) -> dict[str, Any]:
     guard, device, kernel = worker.guard, worker.device, req["kernel"]
     problem, module = entry["problem"], entry["module"]
     cases = [Case(**c) for c in req["cases"]]
-    timed_inputs = _prepare_baselines(worker, entry, cases, req.get("baselines", []))
+    warmup_inputs = _prepare_baselines(worker, entry, cases, req.get("baselines", []))
     send({"event": "candidate_start"})
     try:
         cand_module = load_candidate(kernel)
@@ -86,14 +92,18 @@ def run_candidate(worker: Any, entry: dict[str, Any], req: dict[str, Any]) -> di
         results.append({"id": case.id, "files": files})
     reply: dict[str, Any] = {"status": "ran", "cases": results}
     if req.get("timing"):
-        reply["timings"] = _time(worker, entry, model, timed_inputs, req.get("baselines", []), out_dir)
+        reply["timings"] = _time(worker, entry, model, warmup_inputs, req, out_dir)
+        patched = guard.patched()
+        if patched:
+            return {"status": "rejected", "dirty": True,
+                    "reason": f"patches functions the harness relies on while timed: {', '.join(patched)}"}
     return reply
 
 
 def _checked_call(guard, model, inputs, case: Case, variant: int, previous, device, kernel) -> list[torch.Tensor]:
     call_inputs = [clone_value(x) for x in inputs]
     try:
-        with torch.no_grad(), guard.watch(variant) as record:
+        with torch.no_grad(), guard.watch(variant, _sources(model, call_inputs)) as record:
             result = model(*call_inputs)
             _sync(device)
     except CandidateFailure:
@@ -111,7 +121,7 @@ def _checked_call(guard, model, inputs, case: Case, variant: int, previous, devi
             raise CandidateFailure("rejected", f"{where}: output {i} is a {type(out).__name__}, a Tensor subclass")
         if out.device.type != torch.device(device).type:
             raise CandidateFailure("mismatch", f"{where}: output {i} is on {out.device}, expected {device}")
-    reasons = guard.violations(record, outputs, _scale(model, inputs))
+    reasons = violations(record, outputs, _scale(model, inputs))
     patched = guard.patched()
     if patched:
         reasons.append(f"patches functions the harness relies on: {', '.join(patched)}")
@@ -126,7 +136,8 @@ def _checked_call(guard, model, inputs, case: Case, variant: int, previous, devi
 
 
 def _prepare_baselines(worker, entry, cases: list[Case], baselines: list[str]) -> dict[str, list[Any]]:
-    """Inputs of the timed cases, and baselines warmed up (torch.compile compiles here, untimed)."""
+    """Warm-up inputs of each timed shape (its first trial's), and baselines warmed up on them
+    (torch.compile compiles here, untimed)."""
     timed = {}
     for case in cases:
         if case.timed:
@@ -151,24 +162,65 @@ def _baseline(worker, entry, name: str):
     return entry[key]
 
 
-def _time(worker, entry, model, timed_inputs, baselines: list[str], out_dir: Path) -> list[dict[str, Any]]:
+def _time(worker, entry, model, warmup_inputs, req: dict[str, Any], out_dir: Path) -> list[dict[str, Any]]:
     from kernelevolve.eval.timing import TimingError, time_interleaved
 
     rows = []
-    for shape, inputs in timed_inputs.items():
-        last: list[Any] = [None]
+    for shape, inputs in warmup_inputs.items():
+        sets = [Case(**c) for c in req["timing_sets"][shape]["cases"]]
+        feed = _timing_feed(entry, sets, req["timing_sets"][shape]["digests"], worker.device)
+        watched = _WatchedCalls(worker.guard, model)
+        fns: dict[str, Any] = {"candidate": watched}
+        for name in req.get("baselines", []):
+            fns[name] = (lambda args, m=_baseline(worker, entry, name): m(*args))
 
-        def candidate(inputs=inputs, last=last):
-            last[0] = model(*inputs)
+        def keep(name: str, k: int, result: Any, sets=sets, watched=watched) -> None:
+            if name == "candidate":
+                watched.check(result, f"shape {shape}, timed repetition {k}")
+                torch.save([o.detach().cpu() for o in outputs_of(result)], out_dir / f"{sets[k].id}.timed.pt")
 
-        fns = {"candidate": candidate}
-        for name in baselines:
-            fns[name] = (lambda m=_baseline(worker, entry, name), inputs=inputs: m(*inputs))
         try:
             with torch.no_grad():
-                timings = time_interleaved(fns)
+                timings = time_interleaved(fns, inputs, feed, len(sets), keep)
         except TimingError as exc:
             raise CandidateFailure("runtime_error", f"shape {shape}: {exc}")
-        torch.save([o.detach().cpu() for o in outputs_of(last[0])], out_dir / f"{shape}.timed.pt")
         rows.append({"shape": shape, **{name: asdict(t) for name, t in timings.items()}})
     return rows
+
+
+def _timing_feed(entry, sets: list[Case], digests: list[str], device: str):
+    """Set k's inputs, made by the problem's recipe when repetition k begins (so that no later set
+    exists while an earlier one is timed), and checked against the reference worker's digest."""
+
+    def feed(k: int) -> list[Any]:
+        inputs = make_inputs(entry["module"], entry["problem"], sets[k], device)
+        if digest(inputs) != digests[k]:
+            raise RuntimeError(f"inputs of {sets[k].id} differ from the reference worker's: nondeterministic get_inputs()")
+        return inputs
+
+    return feed
+
+
+class _WatchedCalls:
+    """The candidate as timing calls it: under the guard's watch (no sentinel fills: they would be
+    device work inside the timed region), its last record checked outside the timed region."""
+
+    def __init__(self, guard, model):
+        self.guard, self.model = guard, model
+        self.record = None
+        self.scale = 1
+
+    def __call__(self, inputs: list[Any]) -> Any:
+        with self.guard.watch(None, _sources(self.model, inputs)) as record:
+            result = self.model(*inputs)
+        self.record, self.scale = record, _scale(self.model, inputs)
+        return result
+
+    def check(self, result: Any, where: str) -> None:
+        """Graph replays run no Python: only calls made since the last check leave a record."""
+        record, self.record = self.record, None
+        if record is None:
+            return
+        reasons = violations(record, [o for o in outputs_of(result) if isinstance(o, torch.Tensor)], self.scale)
+        if reasons:
+            raise CandidateFailure("rejected", f"{where}: " + "; ".join(reasons[:3]))

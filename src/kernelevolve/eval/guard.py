@@ -1,9 +1,10 @@
 """In-worker watch over a candidate's forward call: which Triton kernels it launched, which PyTorch
-operators it ran, whether it drew random numbers, started threads, used side streams, or patched
-functions the harness relies on; and sentinel-filling of every tensor it allocates uninitialized.
+operators it ran and on what, which data it read into the host, whether it drew random numbers,
+started threads, used side streams, or patched functions the harness relies on; and
+sentinel-filling of every tensor it allocates uninitialized.
 
-Loaded by the worker before any candidate code. It observes; verdicts are returned as plain
-strings and the worker turns them into a ``rejected`` status.
+Loaded by the worker before any candidate code. It observes and records; ``rules`` turns a record
+into reasons and the worker turns those into a ``rejected`` status.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from typing import Any
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
+
+from kernelevolve.eval import hostreads
+from kernelevolve.eval.storage import storage_key, untyped_storage
 
 # Allocation, views and metadata: free. Copies: allowed, but an output must come from a Triton launch.
 ALLOCATING = {"empty", "empty_like", "empty_strided", "new_empty", "new_empty_strided"}
@@ -36,19 +40,14 @@ RANDOM = {
     "bernoulli_", "randperm", "multinomial", "exponential_", "cauchy_", "log_normal_",
     "geometric_", "rand_like", "randn_like", "randint_like", "poisson",
 }
-# A PyTorch compute op reading this fraction of the problem's largest tensor computes the answer.
-LARGE_FRACTION = 0.10
-
-
-def storage_key(t: torch.Tensor) -> int:
-    return t.untyped_storage().data_ptr()
+COPIES = {"copy_", "_to_copy", "to", "clone", "contiguous", "lift_fresh_copy"}
 
 
 def storage_digest(t: torch.Tensor) -> str:
     """A hash of every byte of a CPU tensor's storage (views included)."""
     import hashlib
 
-    whole = torch.empty(0, dtype=torch.uint8).set_(t.untyped_storage())
+    whole = torch.empty(0, dtype=torch.uint8).set_(untyped_storage(t))
     return hashlib.sha1(whole.numpy().tobytes()).hexdigest()
 
 
@@ -65,17 +64,35 @@ def sentinel_fill(t: torch.Tensor, variant: int) -> None:
         t.fill_(info.min + 7 if variant == 0 else info.max - 3)
 
 
+@dataclass(frozen=True)
+class ComputeOp:
+    """A PyTorch operator that is neither allocation, view nor copy, as the watch saw it."""
+
+    name: str
+    largest_other: int  # numel of its largest tensor that no Triton kernel of this call produced
+    produced_reads: int  # elements it read from storages this call's Triton kernels produced
+    writes: frozenset[int]
+
+
 @dataclass
 class CallRecord:
+    sources: dict[int, int] = field(default_factory=dict)  # storages of inputs and parameters -> numel
     launches: int = 0
     launched_kernels: list[str] = field(default_factory=list)
-    written_storages: set[int] = field(default_factory=set)
-    compute_ops: list[tuple[str, int, set[int]]] = field(default_factory=list)  # name, max numel read, storages touched
+    written_storages: set[int] = field(default_factory=set)  # every tensor a Triton launch received
+    produced: set[int] = field(default_factory=set)  # storages holding data this call's kernels made
+    compute_ops: list[ComputeOp] = field(default_factory=list)
     random_ops: list[str] = field(default_factory=list)
     side_stream_launches: int = 0
     threads_started: int = 0
-    copied_into: set[int] = field(default_factory=set)  # storages a PyTorch copy_ wrote since their last launch
+    copied_into: set[int] = field(default_factory=set)  # storages a PyTorch copy_ of other data wrote
     after_launch: dict[int, str] = field(default_factory=dict)  # CPU storage -> digest right after its last launch
+    host_reads: int = 0  # elements read into the host or Python
+    host_doors: set[str] = field(default_factory=set)
+
+    def received_source_elements(self) -> int:
+        """Elements of the problem's inputs and parameters handed to this call's Triton kernels."""
+        return sum(n for key, n in self.sources.items() if key in self.written_storages)
 
 
 class _Watch(TorchDispatchMode):
@@ -87,20 +104,38 @@ class _Watch(TorchDispatchMode):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
         guard = self.guard
-        if guard.in_launch or guard.record is None:
+        record = guard.record
+        if guard.in_launch or record is None:
             return out
         name = func.overloadpacket.__name__
-        if name == "copy_" and args and isinstance(args[0], torch.Tensor):
-            guard.record.copied_into.add(storage_key(args[0]))
+        reads = [a for a in _flatten((args, kwargs)) if isinstance(a, torch.Tensor)]
+        writes = [a for a in _flatten(out) if isinstance(a, torch.Tensor)]
+        hostreads.charge_transfer(record, name, reads, writes)
+        from_kernels = {storage_key(r) for r in reads} & record.produced
+        if name == "copy_" and reads:
+            # a copy of kernel-made data carries it on; a copy of anything else overwrites it
+            target = storage_key(reads[0])
+            source_keys = {storage_key(r) for r in reads[1:]}
+            (record.produced.add if source_keys & record.produced else record.copied_into.add)(target)
+            record.after_launch.pop(target, None)
         if name in ALLOCATING and isinstance(out, torch.Tensor):
-            sentinel_fill(out, guard.sentinel)
+            if guard.sentinel is not None:
+                sentinel_fill(out, guard.sentinel)
         elif name in RANDOM:
-            guard.record.random_ops.append(name)
-        elif name not in FREE:
-            reads = [a for a in _flatten((args, kwargs)) if isinstance(a, torch.Tensor)]
-            writes = [a for a in _flatten(out) if isinstance(a, torch.Tensor)]
-            largest = max((a.numel() for a in reads or writes), default=0)
-            guard.record.compute_ops.append((name, largest, {storage_key(a) for a in reads + writes}))
+            record.random_ops.append(name)
+        elif name in FREE:
+            if from_kernels:
+                record.produced.update(storage_key(w) for w in writes)
+        else:
+            others = [r for r in reads if storage_key(r) not in record.produced] or ([] if reads else writes)
+            produced_reads = sum({storage_key(r): r.numel() for r in reads if storage_key(r) in from_kernels}.values())
+            write_keys = frozenset(storage_key(w) for w in writes)
+            record.compute_ops.append(ComputeOp(name, max((o.numel() for o in others), default=0), produced_reads,
+                                                write_keys))
+            if produced_reads:
+                record.produced.update(write_keys)
+            for key in write_keys:  # a PyTorch write is judged by the rules, not by the digest
+                record.after_launch.pop(key, None)
         return out
 
 
@@ -125,14 +160,19 @@ class Guard:
         self.device = device
         self.record: CallRecord | None = None
         self.in_launch = False
-        self.sentinel = 0
+        self.sentinel: int | None = 0
         self._launch_classes = _launch_classes(triton)
         self._original_runs = {cls: cls.run for cls in self._launch_classes}
         for cls in self._launch_classes:
             cls.run = self._wrap_run(cls.run)
         self._wrap_thread_starts()
+        hostreads.install(self._candidate_record)
         self._protected = _protected_objects(triton)
         self._snapshot = self._fingerprint()
+
+    def _candidate_record(self) -> CallRecord | None:
+        """The record of the call in progress, while candidate code (not a launch) is running."""
+        return None if self.in_launch else self.record
 
     def _wrap_run(self, original: Callable[..., Any]) -> Callable[..., Any]:
         guard = self
@@ -143,22 +183,23 @@ class Guard:
             record = guard.record
             record.launches += 1
             record.launched_kernels.append(getattr(fn_self, "__name__", type(fn_self).__name__))
-            for value in list(args) + list(kwargs.values()):
-                if isinstance(value, torch.Tensor):
-                    record.written_storages.add(storage_key(value))
+            tensors = [v for v in list(args) + list(kwargs.values()) if isinstance(v, torch.Tensor)]
+            for value in tensors:
+                record.written_storages.add(storage_key(value))
             if guard.device == "cuda" and torch.cuda.current_stream() != torch.cuda.default_stream():
                 record.side_stream_launches += 1
             guard.in_launch = True
             try:
                 return original(fn_self, *args, **kwargs)
             finally:
+                for value in tensors:  # still inside the launch: these reads are the guard's own
+                    key = storage_key(value)
+                    record.copied_into.discard(key)
+                    if key not in record.sources:
+                        record.produced.add(key)
+                    if value.device.type == "cpu":
+                        record.after_launch[key] = storage_digest(value)
                 guard.in_launch = False
-                for value in list(args) + list(kwargs.values()):
-                    if isinstance(value, torch.Tensor):
-                        key = storage_key(value)
-                        record.copied_into.discard(key)
-                        if value.device.type == "cpu":
-                            record.after_launch[key] = storage_digest(value)
 
         run.__kernelevolve_guard__ = True
         return run
@@ -184,22 +225,16 @@ class Guard:
         _thread.start_new_thread = counted(_thread.start_new_thread)
 
     @contextmanager
-    def watch(self, sentinel: int) -> Iterator[CallRecord]:
-        """Record one forward call of the candidate."""
-        self.record = CallRecord()
+    def watch(self, sentinel: int | None, sources: list[torch.Tensor]) -> Iterator[CallRecord]:
+        """Record one forward call of the candidate on ``sources`` (its inputs and parameters).
+
+        ``sentinel`` picks the fill of uninitialised allocations; None leaves them alone (timed
+        calls: a fill would be device work inside the timed region)."""
+        self.record = CallRecord(sources={storage_key(t): t.numel() for t in sources})
         self.sentinel = sentinel
         try:
             with _Watch(self):
                 yield self.record
-        finally:
-            self.record = None
-
-    @contextmanager
-    def launches_only(self) -> Iterator[CallRecord]:
-        """Count launches without the dispatch watch (its overhead must stay out of timings)."""
-        self.record = CallRecord()
-        try:
-            yield self.record
         finally:
             self.record = None
 
@@ -214,52 +249,6 @@ class Guard:
             if not getattr(cls.run, "__kernelevolve_guard__", False):
                 changed.append(f"{cls.__module__}.{cls.__name__}.run")
         return sorted(changed)
-
-    def violations(self, record: CallRecord, outputs: list[torch.Tensor], scale: int) -> list[str]:
-        """Reasons to reject one call; ``scale`` is the numel of the problem's largest tensor."""
-        reasons: list[str] = []
-        if record.launches == 0:
-            reasons.append("launches no Triton kernel: the result must be computed by a @triton.jit kernel")
-        if record.random_ops:
-            reasons.append(
-                f"draws random numbers ({', '.join(sorted(set(record.random_ops)))}): a candidate must not "
-                "make its own inputs"
-            )
-        if record.threads_started:
-            reasons.append(f"starts {record.threads_started} thread(s) during the call: work off the calling "
-                           "thread can escape timing")
-        if record.side_stream_launches:
-            reasons.append("launches Triton kernels on a side stream, which escapes timing")
-        out_keys = {storage_key(o) for o in outputs}
-        threshold = max(1, int(LARGE_FRACTION * scale))
-        for name, largest, keys in record.compute_ops:
-            if largest >= threshold:
-                reasons.append(
-                    f"computes with the PyTorch operator aten.{name} on {largest} elements "
-                    f"(the problem's largest tensor has {scale}): compute must happen in Triton kernels"
-                )
-                break
-            if keys & out_keys:
-                reasons.append(f"modifies its output with the PyTorch operator aten.{name} after the kernel")
-                break
-        for i, out in enumerate(outputs):
-            key = storage_key(out)
-            if key in record.copied_into:
-                reasons.append(f"output {i} was overwritten by a PyTorch copy after its last Triton kernel")
-                break
-            if key in record.after_launch and storage_digest(out) != record.after_launch[key]:
-                reasons.append(
-                    f"output {i} changed after its last Triton kernel, outside PyTorch and Triton "
-                    "(written through a NumPy view or raw memory)"
-                )
-                break
-            if record.launches and key not in record.written_storages and out.numel():
-                reasons.append(
-                    f"output {i} was not written by any Triton kernel launched in this call "
-                    "(it comes from PyTorch or from an earlier call)"
-                )
-                break
-        return reasons
 
 
 def _resolves(getter: Callable[[], Any]) -> bool:
@@ -299,6 +288,10 @@ def _protected_objects(triton: Any) -> dict[str, Callable[[], Any]]:
         "torch.Tensor.untyped_storage": lambda: torch.Tensor.untyped_storage,
         "torch.Tensor.cpu": lambda: torch.Tensor.cpu,
         "torch.Tensor.clone": lambda: torch.Tensor.clone,
+        "torch.Tensor.numpy": lambda: torch.Tensor.numpy,
+        "torch.Tensor.tolist": lambda: torch.Tensor.tolist,
+        "torch.Tensor.__dlpack__": lambda: torch.Tensor.__dlpack__,
+        "torch.utils.dlpack.to_dlpack": lambda: torch.utils.dlpack.to_dlpack,
         "torch.save": lambda: torch.save,
         "torch.load": lambda: torch.load,
         "torch.cuda.synchronize": lambda: torch.cuda.synchronize,
@@ -316,9 +309,9 @@ def _protected_objects(triton: Any) -> dict[str, Callable[[], Any]]:
         "_thread.start_new_thread": lambda: __import__("_thread").start_new_thread,
         "triton.testing.do_bench": lambda: triton.testing.do_bench,
     }
-    from kernelevolve.eval import candidate, inputs, timing, worker
+    from kernelevolve.eval import candidate, hostreads, inputs, rules, storage, timing, worker
 
-    for module in (candidate, inputs, timing, worker):
+    for module in (candidate, hostreads, inputs, rules, storage, timing, worker):
         for attr, value in vars(module).items():
             if callable(value) and getattr(value, "__module__", "") == module.__name__:
                 names[f"{module.__name__}.{attr}"] = (lambda m=module, a=attr: getattr(m, a))

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from kernelevolve.eval.compare import OutputUnreadable, compare, load_outputs
-from kernelevolve.eval.inputs import Case, cases_for
+from kernelevolve.eval.inputs import Case, cases_for, timing_cases
 from kernelevolve.eval.pool import SandboxRefused, WorkerCrashed, WorkerPool, WorkerProcess, WorkerTimeout
 from kernelevolve.eval.result import CaseResult, EvalResult, Mismatch, ShapeTiming, Status, geomean
 from kernelevolve.eval.sandbox import Redactor
@@ -30,7 +30,7 @@ from kernelevolve.eval.timing import wall_disagrees
 from kernelevolve.platform import Platform, peak_for
 from kernelevolve.problem import Problem
 
-HARNESS_VERSION = "1"  # bump to invalidate every cached reference and result
+HARNESS_VERSION = "2"  # bump to invalidate every cached reference and result
 IMPLAUSIBLE_SPEEDUP = 10.0
 # The interpreter runs every program instance in Python: shapes with more input elements than this
 # are left to a GPU (and reported as skipped); CHECK_SHAPES carry correctness on the CPU.
@@ -133,7 +133,7 @@ class Harness:
             return References(directory, meta["cases"], meta["device_name"], meta["versions"], meta["copy_gbps"])
         staging = Path(tempfile.mkdtemp(prefix="refs-", dir=self._ensure(self.cache_dir)))
         request = {"op": "reference", "problem": str(problem.path), "trials": problem.trials,
-                   "out_dir": str(staging), "cases": [c.to_json() for c in cases],
+                   "out_dir": str(staging), "cases": [c.to_json() for c in cases], "timing": self.platform.timed,
                    "max_elements": None if self.platform.timed else INTERPRETER_MAX_ELEMENTS}
 
         def use(worker: WorkerProcess) -> tuple[dict[str, Any], WorkerProcess]:
@@ -196,6 +196,9 @@ class Harness:
             "cases": [c.to_json() for c in cases],
             "digests": {c.id: refs.cases[c.id]["digest"] for c in cases},
             "timing": self.platform.timed, "baselines": baselines,
+            "timing_sets": {c.shape: {"cases": [t.to_json() for t in _timing_cases(c, refs)],
+                                      "digests": refs.cases[c.id]["timing_digests"]}
+                            for c in cases if c.timed and self.platform.timed},
         }
 
         def use(worker: WorkerProcess) -> EvalResult:
@@ -328,11 +331,9 @@ class Harness:
                         cached[name] = timing
                 base = dict(cached)
             timed_case = timed_cases[shape]
-            recheck = compare(load_outputs(out_dir / f"{shape}.timed.pt"),
-                              load_outputs(refs.directory / f"{timed_case.id}.pt"), problem.tolerance)
-            if recheck is not None:
-                result.status, result.correct = Status.mismatch, False
-                result.reason = f"shape {shape}: the output produced while timing is wrong: {recheck.pattern}"
+            wrong = timed_output_mismatch(problem, _timing_cases(timed_case, refs), refs.directory, out_dir)
+            if wrong is not None:
+                result.status, result.correct, result.reason = Status.mismatch, False, wrong
                 return
             meta = refs.cases[timed_case.id]
             rows.append(self._shape_timing(shape, row["candidate"], base, meta, peak, problem.allow_tf32, refs, result))
@@ -388,6 +389,24 @@ def _readable(problem: Problem) -> frozenset[str]:
 
 def _limits_note(hits: list[str]) -> str:
     return f" (it had run into the sandbox's {' and '.join(hits)})" if hits else ""
+
+
+def _timing_cases(case: Case, refs: References) -> list[Case]:
+    return timing_cases(case, len(refs.cases[case.id]["timing_digests"]))
+
+
+def timed_output_mismatch(problem: Problem, sets: list[Case], ref_dir: Path, out_dir: Path) -> str | None:
+    """Every timed repetition's output against the reference of its own input set."""
+    for case in sets:
+        try:
+            got = load_outputs(out_dir / f"{case.id}.timed.pt")
+        except OutputUnreadable as exc:
+            return f"shape {case.shape}: the output of timed repetition {case.timing_set} is missing or unreadable: {exc}"
+        mismatch = compare(got, load_outputs(ref_dir / f"{case.id}.pt"), problem.tolerance)
+        if mismatch is not None:
+            return (f"shape {case.shape}: the output of timed repetition {case.timing_set} (its own input set, "
+                    f"seed {case.seed}) is wrong: {mismatch.pattern} (a result served from memory?)")
+    return None
 
 
 def _scratch_intact(scratch: Path, source: str) -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import types
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import torch
@@ -23,12 +23,13 @@ class Case:
     trial: int
     seed: int
     dist: str
-    timed: bool  # trial 0 of a production shape: also the inputs used for timing
+    timed: bool  # trial 0 of a production shape: warm-up inputs, and its sets are timed
     sentinel_pair: bool  # call twice with different sentinels in uninitialised memory
+    timing_set: int | None = None  # the inputs of one timed repetition, not a correctness case
 
     @property
     def id(self) -> str:
-        return f"{self.shape}.t{self.trial}"
+        return f"{self.shape}.t{self.trial}" if self.timing_set is None else f"{self.shape}.time{self.timing_set}"
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -51,6 +52,15 @@ def cases_for(problem: Problem) -> list[Case]:
                 )
             )
     return cases
+
+
+TIMING_SEED_STRIDE = 1_000_000  # above every correctness seed (1000 per shape, 1000 trials at most)
+
+
+def timing_cases(case: Case, count: int) -> list[Case]:
+    """The input sets of a timed shape's repetitions: its recipe and distribution, each its own seed."""
+    return [replace(case, seed=case.seed + TIMING_SEED_STRIDE * (k + 1), timed=False, sentinel_pair=False,
+                    timing_set=k) for k in range(count)]
 
 
 def _redraw(t: torch.Tensor, dist: str, gen: torch.Generator) -> torch.Tensor:

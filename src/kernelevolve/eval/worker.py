@@ -83,6 +83,10 @@ class Worker:
         if role == "candidate":
             from kernelevolve.eval.guard import Guard
 
+            if device == "cpu":
+                from kernelevolve.eval.interpreter import support_autotune
+
+                support_autotune()
             self.guard = Guard(device)
 
     # -- shared -----------------------------------------------------------------------------------
@@ -136,19 +140,37 @@ class Worker:
             outputs = outputs_of(result)
             self._save(outputs, out_dir / f"{case.id}.pt")
             tensors = [x for x in inputs + outputs if isinstance(x, torch.Tensor)]
-            cases.append({
+            meta = {
                 "id": case.id,
                 "digest": digest(inputs),
                 "flops": flops,
                 "bytes": sum(t.numel() * t.element_size() for t in tensors),
                 "dtypes": sorted({str(t.dtype).replace("torch.", "") for t in tensors}),
-            })
+            }
+            if case.timed and req.get("timing"):
+                meta["timing_digests"] = self._timing_references(entry, case, meta["bytes"], out_dir)
+            cases.append(meta)
         copy_gbps = None
         if self.device == "cuda":
             from kernelevolve.eval.timing import copy_bandwidth_gbps
 
             copy_gbps = copy_bandwidth_gbps()
         return {"cases": cases, "copy_gbps": copy_gbps}
+
+    def _timing_references(self, entry: dict[str, Any], case: Any, set_bytes: int, out_dir: Path) -> list[str]:
+        """Reference outputs of the input sets a timed shape's repetitions run on; their digests."""
+        import torch
+
+        from kernelevolve.eval.inputs import digest, make_inputs, timing_cases
+        from kernelevolve.eval.timing import timing_set_count
+
+        digests = []
+        for timing_case in timing_cases(case, timing_set_count(set_bytes)):
+            inputs = make_inputs(entry["module"], entry["problem"], timing_case, self.device)
+            with torch.no_grad():
+                self._save(outputs_of(entry["model"](*[clone_value(x) for x in inputs])), out_dir / f"{timing_case.id}.pt")
+            digests.append(digest(inputs))
+        return digests
 
     # -- candidate --------------------------------------------------------------------------------
     def evaluate(self, req: dict[str, Any]) -> dict[str, Any]:

@@ -84,6 +84,7 @@ class CallRecord:
     compute_ops: list[ComputeOp] = field(default_factory=list)
     random_ops: list[str] = field(default_factory=list)
     side_stream_launches: int = 0
+    stream: Any = None  # the CUDA stream the call began on
     threads_started: int = 0
     copied_into: set[int] = field(default_factory=set)  # storages a PyTorch copy_ of other data wrote
     after_launch: dict[int, str] = field(default_factory=dict)  # CPU storage -> digest right after its last launch
@@ -186,7 +187,8 @@ class Guard:
             tensors = [v for v in list(args) + list(kwargs.values()) if isinstance(v, torch.Tensor)]
             for value in tensors:
                 record.written_storages.add(storage_key(value))
-            if guard.device == "cuda" and torch.cuda.current_stream() != torch.cuda.default_stream():
+            # Relative to the stream the call began on: timing itself captures CUDA graphs on one.
+            if guard.device == "cuda" and torch.cuda.current_stream() != record.stream:
                 record.side_stream_launches += 1
             guard.in_launch = True
             try:
@@ -231,6 +233,8 @@ class Guard:
         ``sentinel`` picks the fill of uninitialised allocations; None leaves them alone (timed
         calls: a fill would be device work inside the timed region)."""
         self.record = CallRecord(sources={storage_key(t): t.numel() for t in sources})
+        if self.device == "cuda":
+            self.record.stream = torch.cuda.current_stream()
         self.sentinel = sentinel
         try:
             with _Watch(self):

@@ -22,6 +22,7 @@ import torch
 
 from kernelevolve.eval.compare import OutputUnreadable, compare, load_outputs
 from kernelevolve.eval.inputs import Case, cases_for, timing_cases
+from kernelevolve.eval.confine import Limits
 from kernelevolve.eval.pool import SandboxRefused, WorkerCrashed, WorkerPool, WorkerProcess, WorkerTimeout
 from kernelevolve.eval.result import CaseResult, EvalResult, Mismatch, ShapeTiming, Status, geomean
 from kernelevolve.eval.sandbox import Redactor
@@ -80,13 +81,13 @@ class Harness:
     (and the cache) out of their sight."""
 
     def __init__(self, platform: Platform, workers: int = 1, timeout_s: float = 180.0, cache_dir: Path | None = None,
-                 sandbox: str = "best-effort", hidden: tuple[Path, ...] = ()):
+                 sandbox: str = "best-effort", hidden: tuple[Path, ...] = (), limits: Limits | None = None):
         self.platform = platform
         self.timeout_s = timeout_s
         self.redact = Redactor()
         self.cache_dir = (cache_dir or default_cache_dir()) / "references"
         self.candidates = WorkerPool("candidate", platform, workers, self.redact, sandbox,
-                                     kept_paths((self.cache_dir.parent, *hidden)))
+                                     kept_paths((self.cache_dir.parent, *hidden)), limits)
         self.references = WorkerPool("reference", platform, 1, self.redact)
         self._refs: dict[str, References] = {}
         self._baselines: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}

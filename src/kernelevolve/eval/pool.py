@@ -61,7 +61,8 @@ class WorkerProcess:
     """One long-lived worker subprocess and its JSON-lines channel."""
 
     def __init__(self, role: str, platform: Platform, redact: Redactor, cpu_threads: int | None = None,
-                 sandbox: str = "off", readable: frozenset[str] = frozenset(), hidden: tuple[str, ...] = ()):
+                 sandbox: str = "off", readable: frozenset[str] = frozenset(), hidden: tuple[str, ...] = (),
+                 limits: confine.Limits | None = None):
         self.role = role
         self.platform = platform
         self.redact = redact
@@ -80,7 +81,7 @@ class WorkerProcess:
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
         lifeline, self._lifeline = os.pipe()
         spec = confine.Spec(mode=sandbox, home=str(self.home), read=sorted(readable), hidden=list(hidden),
-                            cgroup=self.cgroup, lifeline=lifeline)
+                            limits=limits or confine.Limits(), cgroup=self.cgroup, lifeline=lifeline)
         launcher_log = open(self.home / "launcher.log", "wb")
         try:
             self.proc = subprocess.Popen(
@@ -214,7 +215,7 @@ class WorkerPool:
     """Reusable workers of one role on one platform, handed out one evaluation at a time."""
 
     def __init__(self, role: str, platform: Platform, size: int = 1, redact: Redactor | None = None,
-                 sandbox: str = "off", hidden: tuple[str, ...] = ()):
+                 sandbox: str = "off", hidden: tuple[str, ...] = (), limits: confine.Limits | None = None):
         if sandbox not in confine.MODES:
             raise ValueError(f"unknown sandbox mode {sandbox!r}; choose {', '.join(confine.MODES)}")
         self.role = role
@@ -223,6 +224,7 @@ class WorkerPool:
         self.redact = redact or Redactor()
         self.sandbox = sandbox
         self.hidden = hidden
+        self.limits = limits
         self._idle: list[WorkerProcess] = []
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(size)
@@ -252,7 +254,8 @@ class WorkerPool:
                     return worker
                 worker.close()  # dead, or sandboxed before this problem's directory was readable
         threads = max(1, (os.cpu_count() or 1) // self.size) if self.size > 1 else None
-        return WorkerProcess(self.role, self.platform, self.redact, threads, self.sandbox, readable, self.hidden)
+        return WorkerProcess(self.role, self.platform, self.redact, threads, self.sandbox, readable, self.hidden,
+                             self.limits)
 
     def close(self) -> None:
         with self._lock:

@@ -13,7 +13,9 @@ EVAL = ROOT / "tests" / "eval"
 
 
 def run_eval(tmp_path, kernel, *extra):
-    env = dict(os.environ, OPENAI_API_KEY="sk-cli-test-99887766", KERNELEVOLVE_CACHE=str(tmp_path / "cache"))
+    # PYTHONPATH: the command must run this checkout's code, not whichever copy is installed
+    env = dict(os.environ, OPENAI_API_KEY="sk-cli-test-99887766", KERNELEVOLVE_CACHE=str(tmp_path / "cache"),
+               PYTHONPATH=str(ROOT / "src"))
     return subprocess.run(
         [sys.executable, "-m", "kernelevolve.cli", "eval", str(EVAL / "problems" / "scale_add.py"),
          str(EVAL / "kernels" / kernel), "--platform", "interpreter", "--timeout", "20", *extra],
@@ -48,3 +50,14 @@ def test_missing_problem_is_one_clear_line(tmp_path):
         cwd=tmp_path, capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 2 and "problem file not found" in proc.stderr
+
+
+def test_json_of_an_unwritten_output_is_strict_json(tmp_path):
+    proc = run_eval(tmp_path, "unwritten_tail.py", "--json")
+
+    def refuse(constant):
+        raise ValueError(f"not JSON: {constant}")
+
+    payload = json.loads(proc.stdout, parse_constant=refuse)
+    assert proc.returncode == 1 and payload["status"] == "mismatch"
+    assert payload["cases"][-1]["mismatch"]["got"] == "nan"

@@ -5,8 +5,22 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from enum import Enum
+from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PlainSerializer
+
+
+def _finite_or_word(value: float) -> float | str:
+    """NaN and infinities as the words Python's ``float()`` reads back: JSON has no literal for
+    them, and the store refuses ``NaN`` (a result with an unwritten output carries one)."""
+    if math.isfinite(value):
+        return value
+    return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+
+
+# A float that any JSON reader accepts: ``model_dump(mode="json")`` writes non-finite values as
+# "nan", "inf" or "-inf"; validation turns those strings back into floats.
+Real = Annotated[float, PlainSerializer(_finite_or_word, when_used="json")]
 
 
 class Status(str, Enum):
@@ -24,15 +38,15 @@ class Mismatch(BaseModel):
     """Where and by how much a candidate's output left the reference."""
 
     output_index: int = 0
-    max_abs_error: float | None = None
-    max_rel_error: float | None = None
+    max_abs_error: Real | None = None
+    max_rel_error: Real | None = None
     mismatched: int = 0
     total: int = 0
     first_bad_index: list[int] | None = None
-    got: float | None = None
-    expected: float | None = None
-    atol: float | None = None
-    rtol: float | None = None
+    got: Real | None = None
+    expected: Real | None = None
+    atol: Real | None = None
+    rtol: Real | None = None
     pattern: str = ""
 
 
@@ -40,19 +54,19 @@ class ShapeTiming(BaseModel):
     """Timings of one production shape, all taken with the same method in the same worker."""
 
     shape: str
-    candidate_ms: float
-    eager_ms: float | None = None
-    compile_ms: float | None = None
-    extra_baselines_ms: dict[str, float] = Field(default_factory=dict)
-    speedup: float | None = None  # compile / candidate
-    speedup_eager: float | None = None
-    gbps: float | None = None
-    tflops: float | None = None
-    fraction_of_peak_bandwidth: float | None = None
-    fraction_of_peak_compute: float | None = None
+    candidate_ms: Real
+    eager_ms: Real | None = None
+    compile_ms: Real | None = None
+    extra_baselines_ms: dict[str, Real] = Field(default_factory=dict)
+    speedup: Real | None = None  # compile / candidate
+    speedup_eager: Real | None = None
+    gbps: Real | None = None
+    tflops: Real | None = None
+    fraction_of_peak_bandwidth: Real | None = None
+    fraction_of_peak_compute: Real | None = None
     method: str = ""
-    wall_ms: float | None = None
-    launch_ms: float | None = None  # host time to queue one candidate call (hidden from candidate_ms)
+    wall_ms: Real | None = None
+    launch_ms: Real | None = None  # host time to queue one candidate call (hidden from candidate_ms)
 
 
     def best_pytorch(self) -> tuple[str, float]:
@@ -89,8 +103,8 @@ class EvalResult(BaseModel):
     reason: str = ""
     platform: str = ""
     device: str = ""
-    speedup: float | None = None
-    speedup_eager: float | None = None
+    speedup: Real | None = None
+    speedup_eager: Real | None = None
     timings: list[ShapeTiming] = Field(default_factory=list)
     cases: list[CaseResult] = Field(default_factory=list)
     flags: list[str] = Field(default_factory=list)
@@ -99,7 +113,7 @@ class EvalResult(BaseModel):
     versions: dict[str, str] = Field(default_factory=dict)
     timing_method: str = ""
     sandbox: str = ""  # the OS confinement the candidate ran under, and what this machine lacked
-    elapsed_s: float = 0.0
+    elapsed_s: Real = 0.0
     source_hash: str = ""
     problem_hash: str = ""
 

@@ -16,10 +16,11 @@ from typing import Any
 import torch
 
 from kernelevolve.eval.inputs import Case, digest, make_inputs
+from kernelevolve.eval.outputs import flatten
 from kernelevolve.eval.rules import violations
 from kernelevolve.eval.storage import storage_key
 from kernelevolve.eval.static import CANDIDATE_CLASSES
-from kernelevolve.eval.worker import CandidateFailure, classify, clone_value, load_candidate, outputs_of, send
+from kernelevolve.eval.worker import CandidateFailure, classify, clone_value, load_candidate, send
 
 def _sync(device: str) -> None:
     if device == "cuda":
@@ -84,7 +85,8 @@ def run_candidate(worker: Any, entry: dict[str, Any], req: dict[str, Any]) -> di
             raise RuntimeError(f"inputs of {case.id} differ from the reference worker's: nondeterministic get_inputs()")
         files = []
         for variant in (0, 1) if case.sentinel_pair else (0,):
-            outputs = _checked_call(guard, model, inputs, case, variant, previous, device, kernel)
+            outputs = _checked_call(guard, model, inputs, case, variant, previous, device, kernel,
+                                    req["structures"][case.id])
             path = out_dir / f"{case.id}.s{variant}.pt"
             torch.save([o.detach().cpu() for o in outputs], path)
             files.append(path.name)
@@ -100,7 +102,8 @@ def run_candidate(worker: Any, entry: dict[str, Any], req: dict[str, Any]) -> di
     return reply
 
 
-def _checked_call(guard, model, inputs, case: Case, variant: int, previous, device, kernel) -> list[torch.Tensor]:
+def _checked_call(guard, model, inputs, case: Case, variant: int, previous, device, kernel,
+                  structure: str) -> list[torch.Tensor]:
     call_inputs = [clone_value(x) for x in inputs]
     try:
         with torch.no_grad(), guard.watch(variant, _sources(model, call_inputs)) as record:
@@ -112,8 +115,10 @@ def _checked_call(guard, model, inputs, case: Case, variant: int, previous, devi
         failure = classify(exc, kernel)
         raise CandidateFailure(failure.status, f"shape {case.shape}, trial {case.trial}: {failure.reason}",
                                failure.poisoned)
-    outputs = outputs_of(result)
+    returned, outputs = flatten(result)
     where = f"shape {case.shape}, trial {case.trial}"
+    if returned != structure:
+        raise CandidateFailure("mismatch", f"{where}: returns {returned}, the reference returns {structure}")
     for i, out in enumerate(outputs):
         if not isinstance(out, torch.Tensor):
             raise CandidateFailure("mismatch", f"{where}: output {i} is a {type(out).__name__}, not a tensor")
@@ -177,7 +182,7 @@ def _time(worker, entry, model, warmup_inputs, req: dict[str, Any], out_dir: Pat
         def keep(name: str, k: int, result: Any, sets=sets, watched=watched) -> None:
             if name == "candidate":
                 watched.check(result, f"shape {shape}, timed repetition {k}")
-                torch.save([o.detach().cpu() for o in outputs_of(result)], out_dir / f"{sets[k].id}.timed.pt")
+                torch.save([o.detach().cpu() for o in flatten(result)[1]], out_dir / f"{sets[k].id}.timed.pt")
 
         try:
             with torch.no_grad():
@@ -221,6 +226,6 @@ class _WatchedCalls:
         record, self.record = self.record, None
         if record is None:
             return
-        reasons = violations(record, [o for o in outputs_of(result) if isinstance(o, torch.Tensor)], self.scale)
+        reasons = violations(record, [o for o in flatten(result)[1] if isinstance(o, torch.Tensor)], self.scale)
         if reasons:
             raise CandidateFailure("rejected", f"{where}: " + "; ".join(reasons[:3]))

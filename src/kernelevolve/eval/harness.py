@@ -153,6 +153,9 @@ class Harness:
         if reply.get("status") == "internal_error":
             shutil.rmtree(staging, ignore_errors=True)
             raise HarnessError(f"the reference model failed: {reply['reason']}\n{reply.get('traceback', '')}")
+        if reply.get("status") == "unusable_output":
+            shutil.rmtree(staging, ignore_errors=True)
+            raise HarnessError(f"{problem.name}: {reply['reason']}")
         if all(c.get("skipped") for c in reply["cases"]):
             shutil.rmtree(staging, ignore_errors=True)
             raise HarnessError(
@@ -196,6 +199,7 @@ class Harness:
             "op": "evaluate", "problem": str(problem.path), "trials": problem.trials,
             "cases": [c.to_json() for c in cases],
             "digests": {c.id: refs.cases[c.id]["digest"] for c in cases},
+            "structures": {c.id: refs.cases[c.id]["structure"] for c in cases},
             "timing": self.platform.timed, "baselines": baselines,
             "timing_sets": {c.shape: {"cases": [t.to_json() for t in _timing_cases(c, refs)],
                                       "digests": refs.cases[c.id]["timing_digests"]}

@@ -68,12 +68,6 @@ def classify(exc: BaseException, kernel_path: str) -> CandidateFailure:
     return CandidateFailure("runtime_error", text, poisoned=poisoned)
 
 
-def outputs_of(value: Any) -> list[Any]:
-    if isinstance(value, (tuple, list)):
-        return list(value)
-    return [value]
-
-
 class Worker:
     def __init__(self, role: str, device: str):
         self.role = role
@@ -117,6 +111,7 @@ class Worker:
         from torch.utils.flop_counter import FlopCounterMode
 
         from kernelevolve.eval.inputs import Case, digest, input_elements, make_inputs
+        from kernelevolve.eval.outputs import OutputTypeError, reference_outputs
 
         entry = self._problem(req["problem"], req["trials"])
         out_dir = Path(req["out_dir"])
@@ -137,11 +132,15 @@ class Worker:
                     flops = counter.get_total_flops()
                 else:
                     result, flops = entry["model"](*[clone_value(x) for x in inputs]), 0
-            outputs = outputs_of(result)
+            try:
+                structure, outputs = reference_outputs(result)
+            except OutputTypeError as exc:  # the problem's fault: one line for the user, no traceback
+                return {"status": "unusable_output", "reason": f"{exc} (shape {case.shape})"}
             self._save(outputs, out_dir / f"{case.id}.pt")
             tensors = [x for x in inputs + outputs if isinstance(x, torch.Tensor)]
             meta = {
                 "id": case.id,
+                "structure": structure,
                 "digest": digest(inputs),
                 "flops": flops,
                 "bytes": sum(t.numel() * t.element_size() for t in tensors),
@@ -162,13 +161,15 @@ class Worker:
         import torch
 
         from kernelevolve.eval.inputs import digest, make_inputs, timing_cases
+        from kernelevolve.eval.outputs import reference_outputs
         from kernelevolve.eval.timing import timing_set_count
 
         digests = []
         for timing_case in timing_cases(case, timing_set_count(set_bytes)):
             inputs = make_inputs(entry["module"], entry["problem"], timing_case, self.device)
             with torch.no_grad():
-                self._save(outputs_of(entry["model"](*[clone_value(x) for x in inputs])), out_dir / f"{timing_case.id}.pt")
+                outputs = reference_outputs(entry["model"](*[clone_value(x) for x in inputs]))[1]
+            self._save(outputs, out_dir / f"{timing_case.id}.pt")
             digests.append(digest(inputs))
         return digests
 

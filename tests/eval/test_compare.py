@@ -72,3 +72,43 @@ def test_a_ragged_tail_is_described():
     got = ref.clone()
     got[:, 96:] = 0
     assert "column 96" in compare([got], [ref], tol).pattern
+
+
+def running_sum(x: torch.Tensor) -> torch.Tensor:
+    """Row sums rounded to x's dtype after every addition, as a float16 accumulator rounds."""
+    acc = torch.zeros(x.shape[0], dtype=x.dtype)
+    for i in range(x.shape[1]):
+        acc = acc + x[:, i]
+    return acc
+
+
+def fp16_sums():
+    x = torch.randn(32, 2048, generator=torch.Generator().manual_seed(0)).half()
+    return x, running_sum(x), running_sum(x.double())
+
+
+def test_an_output_closer_to_the_exact_answer_than_pytorch_passes_the_float64_rule():
+    x, reference, exact = fp16_sums()
+    accurate = x.float().sum(1).half()  # float32 accumulation, one rounding
+    assert compare([accurate], [reference], tol) is not None  # outside tolerance of PyTorch's own output
+    assert compare([accurate], [reference], tol, [exact]) is None
+
+
+@pytest.mark.parametrize("wrong", ["drops the last term", "3% too large"])
+def test_a_wrong_output_still_fails_the_float64_rule(wrong):
+    x, reference, exact = fp16_sums()
+    out = x[:, :-1].float().sum(1).half() if wrong == "drops the last term" else (x.float().sum(1) * 1.03).half()
+    found = compare([out], [reference], tol, [exact])
+    assert found is not None and found.exact is not None and found.exact.mismatched > 0
+
+
+def test_zeros_do_not_pass_a_tiny_reference_through_the_float64_rule():
+    ref = torch.randn(1000) * 1e-6
+    assert compare([torch.zeros_like(ref)], [ref], tol, [ref.double()]) is not None
+
+
+def test_nan_positions_are_not_excused_by_the_float64_rule():
+    x, reference, exact = fp16_sums()
+    out = x.float().sum(1).half()
+    out[3] = float("nan")
+    assert "NaN/Inf" in compare([out], [reference], tol, [exact]).pattern

@@ -34,6 +34,14 @@ class Status(str, Enum):
     rejected = "rejected"
 
 
+class ExactCheck(BaseModel):
+    """An output outside tolerance of PyTorch's, judged against the float64 reference instead."""
+
+    candidate_max_error: Real  # max |out - exact|
+    reference_max_error: Real  # max |PyTorch's output - exact|
+    mismatched: int  # elements beyond atol + rtol·|exact| + EXACT_SLACK·|PyTorch's - exact|
+
+
 class Mismatch(BaseModel):
     """Where and by how much a candidate's output left the reference."""
 
@@ -48,6 +56,7 @@ class Mismatch(BaseModel):
     atol: Real | None = None
     rtol: Real | None = None
     pattern: str = ""
+    exact: ExactCheck | None = None  # the float64 rule, where the case has a float64 reference
 
 
 class ShapeTiming(BaseModel):
@@ -89,6 +98,7 @@ class CaseResult(BaseModel):
     distribution: str
     correct: bool
     mismatch: Mismatch | None = None
+    by_exact: bool = False  # outside tolerance of PyTorch's output, within the float64 rule
 
 
 class EvalResult(BaseModel):

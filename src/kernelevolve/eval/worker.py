@@ -124,14 +124,10 @@ class Worker:
                     cases.append({"id": case.id, "skipped": True, "elements": elements})
                     continue
             inputs = make_inputs(entry["module"], entry["problem"], case, self.device)
-            with torch.no_grad():
-                if case.timed:
-                    counter = FlopCounterMode(display=False)
-                    with counter:
-                        result = entry["model"](*[clone_value(x) for x in inputs])
-                    flops = counter.get_total_flops()
-                else:
-                    result, flops = entry["model"](*[clone_value(x) for x in inputs]), 0
+            counter = FlopCounterMode(display=False)  # for TFLOP/s, and to bound the float64 reference
+            with torch.no_grad(), counter:
+                result = entry["model"](*[clone_value(x) for x in inputs])
+            flops = counter.get_total_flops()
             try:
                 structure, outputs = reference_outputs(result)
             except OutputTypeError as exc:  # the problem's fault: one line for the user, no traceback
@@ -141,13 +137,14 @@ class Worker:
             meta = {
                 "id": case.id,
                 "structure": structure,
+                "no_exact": self._save_exact(entry, inputs, outputs, structure, flops, out_dir / f"{case.id}.exact.pt"),
                 "digest": digest(inputs),
                 "flops": flops,
                 "bytes": sum(t.numel() * t.element_size() for t in tensors),
                 "dtypes": sorted({str(t.dtype).replace("torch.", "") for t in tensors}),
             }
             if case.timed and req.get("timing"):
-                meta["timing_digests"] = self._timing_references(entry, case, meta["bytes"], out_dir)
+                meta["timing_digests"] = self._timing_references(entry, case, meta, out_dir)
             cases.append(meta)
         copy_gbps = None
         if self.device == "cuda":
@@ -156,8 +153,9 @@ class Worker:
             copy_gbps = copy_bandwidth_gbps()
         return {"cases": cases, "copy_gbps": copy_gbps}
 
-    def _timing_references(self, entry: dict[str, Any], case: Any, set_bytes: int, out_dir: Path) -> list[str]:
-        """Reference outputs of the input sets a timed shape's repetitions run on; their digests."""
+    def _timing_references(self, entry: dict[str, Any], case: Any, meta: dict[str, Any], out_dir: Path) -> list[str]:
+        """Reference outputs (and float64 ones) of the input sets a timed shape's repetitions run on;
+        their digests."""
         import torch
 
         from kernelevolve.eval.inputs import digest, make_inputs, timing_cases
@@ -165,13 +163,29 @@ class Worker:
         from kernelevolve.eval.timing import timing_set_count
 
         digests = []
-        for timing_case in timing_cases(case, timing_set_count(set_bytes)):
+        for timing_case in timing_cases(case, timing_set_count(meta["bytes"])):
             inputs = make_inputs(entry["module"], entry["problem"], timing_case, self.device)
             with torch.no_grad():
                 outputs = reference_outputs(entry["model"](*[clone_value(x) for x in inputs]))[1]
             self._save(outputs, out_dir / f"{timing_case.id}.pt")
+            self._save_exact(entry, inputs, outputs, meta["structure"], meta["flops"], out_dir / f"{timing_case.id}.exact.pt")
             digests.append(digest(inputs))
         return digests
+
+    def _save_exact(self, entry: dict[str, Any], inputs: list[Any], outputs: list[Any], structure: str, flops: int,
+                    path: Path) -> str | None:
+        """Save the case's float64 reference; or say why it has none."""
+        from kernelevolve.eval.exact import NoExactReference, exact_outputs, float64_model
+
+        try:
+            if "model64" not in entry:
+                entry["model64"] = float64_model(entry["model"])
+            exact = exact_outputs(entry["model64"], inputs, outputs, structure, flops)
+        except NoExactReference as exc:
+            return str(exc)
+        if exact is not None:
+            self._save(exact, path)
+        return None
 
     # -- candidate --------------------------------------------------------------------------------
     def evaluate(self, req: dict[str, Any]) -> dict[str, Any]:

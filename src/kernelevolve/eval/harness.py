@@ -23,6 +23,7 @@ import torch
 from kernelevolve.eval.compare import EXACT_SLACK, OutputUnreadable, compare, load_outputs
 from kernelevolve.eval.inputs import Case, cases_for, timing_cases
 from kernelevolve.eval.confine import Limits
+from kernelevolve.eval.interpreter_limits import ProbeFailed, Suspect, mark, probed_limits
 from kernelevolve.eval.pool import SandboxRefused, WorkerCrashed, WorkerPool, WorkerProcess, WorkerTimeout
 from kernelevolve.eval.result import CaseResult, EvalResult, Mismatch, ShapeTiming, Status, geomean
 from kernelevolve.eval.sandbox import Redactor
@@ -85,13 +86,16 @@ class Harness:
         self.platform = platform
         self.timeout_s = timeout_s
         self.redact = Redactor()
-        self.cache_dir = (cache_dir or default_cache_dir()) / "references"
+        self.cache_root = cache_dir or default_cache_dir()
+        self.cache_dir = self.cache_root / "references"
         self.candidates = WorkerPool("candidate", platform, workers, self.redact, sandbox,
-                                     kept_paths((self.cache_dir.parent, *hidden)), limits)
+                                     kept_paths((self.cache_root, *hidden)), limits)
         self.references = WorkerPool("reference", platform, 1, self.redact)
         self._refs: dict[str, References] = {}
         self._baselines: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
         self._lock = threading.Lock()
+        self._limits: dict[str, str] | ProbeFailed | None = None  # the interpreter's, probed on first need
+        self._limits_lock = threading.Lock()
 
     def __enter__(self) -> Harness:
         return self
@@ -185,12 +189,28 @@ class Harness:
             result = self._run(problem, source, refs, timeout_s or self.timeout_s)
             result.device = refs.device_name
             result.versions = refs.versions
+            if self.platform.name == "interpreter" and not result.correct:
+                self._mark_interpreter_limits(source, refs, result)
         result.platform = self.platform.name
         result.source_hash = source_hash(source)
         result.problem_hash = problem.hash
         result.reason = self.redact(result.reason)
         result.elapsed_s = round(time.monotonic() - started, 3)
         return result
+
+    def _mark_interpreter_limits(self, source: str, refs: References, result: EvalResult) -> None:
+        version = refs.versions.get("triton", "")
+        with self._limits_lock:  # one probe per harness, however many threads fail at once
+            if self._limits is None:
+                try:
+                    self._limits = probed_limits(self.cache_root, version)
+                except ProbeFailed as exc:
+                    self._limits = exc
+        if isinstance(self._limits, ProbeFailed):
+            result.flags.append(f"review: the interpreter's known limits could not be probed: {self._limits}")
+            return
+        dtypes = frozenset(d for c in refs.cases.values() for d in c.get("dtypes", []))
+        mark(result, self._limits, Suspect(dtypes, source, result.reason), version)
 
     def _run(self, problem: Problem, source: str, refs: References, timeout_s: float) -> EvalResult:
         cases = [c for c in cases_for(problem) if not refs.cases[c.id].get("skipped")]

@@ -118,6 +118,8 @@ class EvalResult(BaseModel):
     timings: list[ShapeTiming] = Field(default_factory=list)
     cases: list[CaseResult] = Field(default_factory=list)
     flags: list[str] = Field(default_factory=list)
+    # known limits of the Triton interpreter this failing verdict touches (eval/interpreter_limits.py)
+    interpreter_limits: list[str] = Field(default_factory=list)
     skipped_shapes: list[str] = Field(default_factory=list)  # too large to check on the interpreter
     log_tail: str = ""
     versions: dict[str, str] = Field(default_factory=dict)

@@ -70,5 +70,6 @@ def exact_outputs(model64: torch.nn.Module, inputs: list[Any], outputs: list[tor
 
 def _float64(x: Any) -> Any:
     if isinstance(x, torch.Tensor):
-        return x.detach().to(device="cpu", dtype=torch.float64) if x.is_floating_point() else x.detach().cpu()
+        dtype = torch.float64 if x.is_floating_point() else x.dtype
+        return x.detach().to(device="cpu", dtype=dtype, copy=True)  # a model may write to its inputs
     return x

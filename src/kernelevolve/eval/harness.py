@@ -23,7 +23,7 @@ import torch
 from kernelevolve.eval.compare import EXACT_SLACK, OutputUnreadable, compare, load_outputs
 from kernelevolve.eval.inputs import Case, cases_for, timing_cases
 from kernelevolve.eval.confine import Limits
-from kernelevolve.eval.interpreter_limits import ProbeFailed, Suspect, mark, probed_limits
+from kernelevolve.eval.interpreter_limits import InterpreterLimits
 from kernelevolve.eval.pool import SandboxRefused, WorkerCrashed, WorkerPool, WorkerProcess, WorkerTimeout
 from kernelevolve.eval.result import CaseResult, EvalResult, Mismatch, ShapeTiming, Status, geomean
 from kernelevolve.eval.sandbox import Redactor
@@ -94,8 +94,7 @@ class Harness:
         self._refs: dict[str, References] = {}
         self._baselines: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
         self._lock = threading.Lock()
-        self._limits: dict[str, str] | ProbeFailed | None = None  # the interpreter's, probed on first need
-        self._limits_lock = threading.Lock()
+        self.interpreter_limits = InterpreterLimits(self.cache_root)
 
     def __enter__(self) -> Harness:
         return self
@@ -189,28 +188,15 @@ class Harness:
             result = self._run(problem, source, refs, timeout_s or self.timeout_s)
             result.device = refs.device_name
             result.versions = refs.versions
-            if self.platform.name == "interpreter" and not result.correct:
-                self._mark_interpreter_limits(source, refs, result)
+            if self.platform.name == "interpreter":
+                dtypes = frozenset(d for c in refs.cases.values() for d in c.get("dtypes", []))
+                self.interpreter_limits.mark(result, source, dtypes, refs.versions.get("triton", ""))
         result.platform = self.platform.name
         result.source_hash = source_hash(source)
         result.problem_hash = problem.hash
         result.reason = self.redact(result.reason)
         result.elapsed_s = round(time.monotonic() - started, 3)
         return result
-
-    def _mark_interpreter_limits(self, source: str, refs: References, result: EvalResult) -> None:
-        version = refs.versions.get("triton", "")
-        with self._limits_lock:  # one probe per harness, however many threads fail at once
-            if self._limits is None:
-                try:
-                    self._limits = probed_limits(self.cache_root, version)
-                except ProbeFailed as exc:
-                    self._limits = exc
-        if isinstance(self._limits, ProbeFailed):
-            result.flags.append(f"review: the interpreter's known limits could not be probed: {self._limits}")
-            return
-        dtypes = frozenset(d for c in refs.cases.values() for d in c.get("dtypes", []))
-        mark(result, self._limits, Suspect(dtypes, source, result.reason), version)
 
     def _run(self, problem: Problem, source: str, refs: References, timeout_s: float) -> EvalResult:
         cases = [c for c in cases_for(problem) if not refs.cases[c.id].get("skipped")]

@@ -16,6 +16,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,12 +99,33 @@ def _run_probe(cwd: Path) -> dict:
         raise ProbeFailed(f"the probe printed no JSON: {lines[-1][:200]}") from exc
 
 
-def mark(result: EvalResult, limits: dict[str, str], suspect: Suspect, triton_version: str) -> None:
-    """Name the present limits a failing verdict touches, and say in its reason how to write around each."""
-    if result.status not in FAILING:
-        return
-    hits = [limit for limit in LIMITS if limit.name in limits and limit.touches(suspect)]
-    result.interpreter_limits = [limit.name for limit in hits]
-    for limit in hits:
-        result.reason = result.reason.rstrip(". ") + (f". This may be the Triton {triton_version} interpreter's limit, not the kernel's: "
-                          f"{limit.what}; {limit.way_around} (knowledge base: {NOTE}).")
+class InterpreterLimits:
+    """The limits of the interpreter a harness runs, probed on first need, at most once per harness
+    however many threads ask."""
+
+    def __init__(self, cache_root: Path):
+        self.cache_root = cache_root
+        self._found: dict[str, str] | ProbeFailed | None = None
+        self._lock = threading.Lock()
+
+    def mark(self, result: EvalResult, source: str, dtypes: frozenset[str], triton_version: str) -> None:
+        """Name the present limits a failing verdict touches, and say in its reason how to write
+        around each; a probe that failed is a review flag instead."""
+        if result.status not in FAILING:
+            return
+        with self._lock:
+            if self._found is None:
+                try:
+                    self._found = probed_limits(self.cache_root, triton_version)
+                except ProbeFailed as exc:
+                    self._found = exc
+        if isinstance(self._found, ProbeFailed):
+            result.flags.append(f"review: the interpreter's known limits could not be probed: {self._found}")
+            return
+        suspect = Suspect(dtypes, source, result.reason)
+        hits = [limit for limit in LIMITS if limit.name in self._found and limit.touches(suspect)]
+        result.interpreter_limits = [limit.name for limit in hits]
+        for limit in hits:
+            result.reason = result.reason.rstrip(". ") + (
+                f". This may be the Triton {triton_version} interpreter's limit, not the kernel's: {limit.what}; "
+                f"{limit.way_around} (knowledge base: {NOTE}).")

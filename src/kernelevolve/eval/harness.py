@@ -293,7 +293,7 @@ class Harness:
                     got = load_outputs(out_dir / name)
                 except OutputUnreadable as exc:
                     return EvalResult(status=Status.rejected, reason=f"its outputs are not plain tensors: {exc}")
-                mismatch, decided = judged(problem, refs.directory, case.id, got, expected)
+                mismatch, decided = check_outputs(problem, refs.directory, case.id, got, expected)
                 if mismatch is not None:
                     return self._mismatch(case, name, mismatch, case_results, refs.cases[case.id]["no_exact"])
                 by_exact = by_exact or decided
@@ -420,7 +420,7 @@ def _timing_cases(case: Case, refs: References) -> list[Case]:
     return timing_cases(case, len(refs.cases[case.id]["timing_digests"]))
 
 
-def judged(problem: Problem, ref_dir: Path, case_id: str, got: list[Any], expected: list[Any]) -> tuple[Mismatch | None, bool]:
+def check_outputs(problem: Problem, ref_dir: Path, case_id: str, got: list[Any], expected: list[Any]) -> tuple[Mismatch | None, bool]:
     """Tolerance against PyTorch's output first; outside it, the float64 rule where the case has a
     float64 reference. Returns the mismatch (None: correct) and whether the float64 rule decided."""
     mismatch = compare(got, expected, problem.tolerance)
@@ -438,7 +438,7 @@ def timed_output_mismatch(problem: Problem, sets: list[Case], ref_dir: Path, out
             got = load_outputs(out_dir / f"{case.id}.timed.pt")
         except OutputUnreadable as exc:
             return f"shape {case.shape}: the output of timed repetition {case.timing_set} is missing or unreadable: {exc}"
-        mismatch, _ = judged(problem, ref_dir, case.id, got, load_outputs(ref_dir / f"{case.id}.pt"))
+        mismatch, _ = check_outputs(problem, ref_dir, case.id, got, load_outputs(ref_dir / f"{case.id}.pt"))
         if mismatch is not None:
             return (f"shape {case.shape}: the output of timed repetition {case.timing_set} (its own input set, "
                     f"seed {case.seed}) is wrong: {mismatch.pattern} (a result served from memory?)")

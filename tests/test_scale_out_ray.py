@@ -33,15 +33,17 @@ SEED = ROOT / "tests" / "search" / "data" / "seed_scale_add.py"
 
 pytestmark = pytest.mark.slow
 
-# Kills the process that evaluates it, the Ray worker holding the harness (its parent), once per
-# marker file; then behaves like the seed kernel.
+# Kills the Ray worker holding the harness (the parent of its worker's launcher), once per marker
+# file; then behaves like the seed kernel. Only possible unconfined: these tests run --sandbox off
+# to stand for an actor that dies mid-evaluation.
 KILLER = '''import os, signal
 from pathlib import Path
 
 _MARKER = Path({marker!r})
 if {every_time!r} or not _MARKER.exists():
     _MARKER.write_text("killed")
-    os.kill(os.getppid(), signal.SIGKILL)
+    with open(f"/proc/{{os.getppid()}}/stat") as _stat:
+        os.kill(int(_stat.read().rsplit(")", 1)[1].split()[1]), signal.SIGKILL)
 
 '''
 
@@ -65,7 +67,7 @@ def ray_address(tmp_path_factory):
 
 @pytest.fixture
 def executor(ray_address):
-    with RayExecutor("interpreter", workers=1, timeout_s=60, address=ray_address) as ex:
+    with RayExecutor("interpreter", workers=1, timeout_s=60, address=ray_address, sandbox="off") as ex:
         yield ex
 
 

@@ -112,8 +112,9 @@ def test_memoised_candidate_is_timed_at_its_honest_cost_or_refused(memo, cuda_ha
     result = cuda_harness.evaluate(matmul_gelu, _memo_source(memo))
     if result.status.value == "ok":  # every memo missed: it paid for the work each time
         assert result.timings[0].candidate_ms > 0.7 * honest_timing
-    else:  # a memo that hit served a result for other inputs
-        assert result.status.value == "mismatch" and "timed repetition" in result.reason, result.reason
+    else:  # a memo that hit served a result for other inputs (an address reused across cases, or
+        # across timed repetitions): caught by correctness or by the check of every timed output
+        assert result.status.value == "mismatch", result.reason
 
 
 def test_result_served_stale_while_timed_is_a_mismatch(cuda_harness, matmul_gelu):

@@ -9,6 +9,7 @@ into reasons and the worker turns those into a ``rejected`` status.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -86,6 +87,7 @@ class CallRecord:
     side_stream_launches: int = 0
     stream: Any = None  # the CUDA stream the call began on
     threads_started: int = 0
+    processes_started: int = 0
     copied_into: set[int] = field(default_factory=set)  # storages a PyTorch copy_ of other data wrote
     after_launch: dict[int, str] = field(default_factory=dict)  # CPU storage -> digest right after its last launch
     host_reads: int = 0  # elements read into the host or Python
@@ -207,24 +209,34 @@ class Guard:
         return run
 
     def _wrap_thread_starts(self) -> None:
-        """Count threads a call starts, by either door (threading or the low-level _thread).
+        """Count threads and processes a call starts, by every door Python has (threading and
+        _thread; fork, forkpty, posix_spawn, system, and the fork_exec behind subprocess and
+        multiprocessing).
 
-        Threads started inside a Triton launch (its compiler) or by the harness's own baselines
-        (torch.compile's compile workers) are not the candidate's and are not counted."""
+        Those started inside a Triton launch (its compiler runs ptxas) or by the harness's own
+        baselines (torch.compile's compile workers) are not the candidate's and are not counted.
+        A process started by a raw system call is not seen here; the sandbox's census of its
+        PID namespace after the call still finds one that is left running."""
+        import _posixsubprocess
         import _thread
+        import subprocess
 
         guard = self
 
-        def counted(original):
+        def counted(original, field):
             def start(*args, **kwargs):
                 if guard.record is not None and not guard.in_launch:
-                    guard.record.threads_started += 1
+                    setattr(guard.record, field, getattr(guard.record, field) + 1)
                 return original(*args, **kwargs)
 
             return start
 
-        threading.Thread.start = counted(threading.Thread.start)
-        _thread.start_new_thread = counted(_thread.start_new_thread)
+        threading.Thread.start = counted(threading.Thread.start, "threads_started")
+        _thread.start_new_thread = counted(_thread.start_new_thread, "threads_started")
+        for module, name in ((os, "fork"), (os, "forkpty"), (os, "posix_spawn"), (os, "posix_spawnp"),
+                             (os, "system"), (_posixsubprocess, "fork_exec"), (subprocess, "_fork_exec")):
+            if hasattr(module, name):
+                setattr(module, name, counted(getattr(module, name), "processes_started"))
 
     @contextmanager
     def watch(self, sentinel: int | None, sources: list[torch.Tensor]) -> Iterator[CallRecord]:
@@ -311,6 +323,11 @@ def _protected_objects(triton: Any) -> dict[str, Callable[[], Any]]:
         "os.write": lambda: os.write,
         "threading.Thread.start": lambda: threading.Thread.start,
         "_thread.start_new_thread": lambda: __import__("_thread").start_new_thread,
+        "os.fork": lambda: os.fork,
+        "os.posix_spawn": lambda: os.posix_spawn,
+        "os.system": lambda: os.system,
+        "_posixsubprocess.fork_exec": lambda: __import__("_posixsubprocess").fork_exec,
+        "subprocess._fork_exec": lambda: __import__("subprocess")._fork_exec,
         "triton.testing.do_bench": lambda: triton.testing.do_bench,
     }
     from kernelevolve.eval import candidate, hostreads, inputs, rules, storage, timing, worker

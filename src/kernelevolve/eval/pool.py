@@ -239,6 +239,9 @@ class WorkerPool:
                 result = use(worker)
                 keep = worker.alive
                 return result
+            except BaseException:  # Ctrl-C or a harness fault mid-call: no polite shutdown of a busy worker
+                worker.kill()
+                raise
             finally:
                 if keep:
                     with self._lock:

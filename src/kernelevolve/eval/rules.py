@@ -30,6 +30,9 @@ def violations(record: CallRecord, outputs: list[torch.Tensor], scale: int) -> l
             f"draws random numbers ({', '.join(sorted(set(record.random_ops)))}): a candidate must not "
             "make its own inputs"
         )
+    if record.processes_started:
+        reasons.append(f"starts {record.processes_started} process(es) during the call: work in another "
+                       "process escapes the guard and the timing")
     if record.threads_started:
         reasons.append(f"starts {record.threads_started} thread(s) during the call: work off the calling "
                        "thread can escape timing")

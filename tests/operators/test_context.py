@@ -9,6 +9,7 @@ from pathlib import Path
 from kernelevolve.eval.result import (
     CaseResult,
     EvalResult,
+    Failure,
     Mismatch,
     ShapeTiming,
     Status,
@@ -28,13 +29,17 @@ PROBLEM = Problem(
     trials=3,
 )
 
+def failed(status: Status, failure: Failure, **fields) -> EvalResult:
+    """A result as the harness writes it: the typed failure, and the reason written from it."""
+    return EvalResult(status=status, reason=failure.sentence(), failure=failure, **fields)
+
+
 # What the harness wrote for real candidates (interpreter, and a GPU compile with its worker log).
-INTERPRETER_COMPILE_ERROR = EvalResult(
-    status=Status.compile_error,
-    reason=(
-        "shape n4096, trial 0: InterpreterError: ValueError(\"arange's arguments must be of type "
-        'tl.constexpr") (kernel.py line 16: bad_kernel[(1,)](x, out, x.numel(), BLOCK=1024))'
-    ),
+INTERPRETER_COMPILE_ERROR = failed(
+    Status.compile_error,
+    Failure(shape="n4096", trial=0, error_class="InterpreterError",
+            message="ValueError(\"arange's arguments must be of type tl.constexpr\")",
+            kernel_line="kernel.py line 16: bad_kernel[(1,)](x, out, x.numel(), BLOCK=1024)"),
     platform="interpreter",
 )
 GPU_COMPILE_LOG = """\
@@ -55,16 +60,20 @@ def softmax_kernel(y_ptr, x_ptr, n_cols, BLOCK: tl.constexpr):
     offs = tl.arange(0, n_cols)
            ^
 """
-GPU_COMPILE_ERROR = EvalResult(
-    status=Status.compile_error,
-    reason="shape rows4096, trial 0: CompilationError: at 4:11: (kernel.py line 31: softmax_kernel[grid](y, x, n_cols, BLOCK=block))",
+GPU_COMPILE_ERROR = failed(
+    Status.compile_error,
+    Failure(shape="rows4096", trial=0, error_class="CompilationError", message="at 4:11:",
+            kernel_line="kernel.py line 31: softmax_kernel[grid](y, x, n_cols, BLOCK=block)"),
     log_tail=GPU_COMPILE_LOG,
     platform="cuda",
 )
-SYNTAX_ERROR = EvalResult(status=Status.syntax_error, reason="SyntaxError: expected ':' at line 6: def forward(self, x, y)")
-RUNTIME_ERROR = EvalResult(
-    status=Status.runtime_error,
-    reason="shape n1000, trial 0: RuntimeError: shape '[64, 64]' is invalid for input of size 1000 (kernel.py line 25: x2 = x.view(64, 64))",
+SYNTAX_ERROR = failed(Status.syntax_error,
+                      Failure(error_class="SyntaxError", message="expected ':' at line 6: def forward(self, x, y)"))
+RUNTIME_ERROR = failed(
+    Status.runtime_error,
+    Failure(shape="n1000", trial=0, error_class="RuntimeError",
+            message="shape '[64, 64]' is invalid for input of size 1000",
+            kernel_line="kernel.py line 25: x2 = x.view(64, 64)"),
 )
 TIMEOUT = EvalResult(status=Status.timeout, reason="the candidate did not finish within 30 s; its worker was killed")
 CRASH = EvalResult(

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from jinja2 import UndefinedError
 
-from kernelevolve.eval.result import EvalResult, Status
+from kernelevolve.eval.result import EvalResult, Failure, Status
 from kernelevolve.knowledge import Document, KnowledgeBase
 from kernelevolve.operators.base import ExpansionContext
 from kernelevolve.operators.context import diagnose
@@ -63,13 +63,11 @@ PROBLEM = Problem(
     trials=3,
 )
 PARENT_SOURCE = "import triton\n\n@triton.jit\ndef softmax_kernel(x_ptr, n_cols):\n    offs = tl.arange(0, n_cols)\n"
-COMPILE_ERROR = EvalResult(
-    status=Status.compile_error,
-    reason=(
-        "shape rows4096, trial 0: InterpreterError: ValueError(\"arange's arguments must be of type "
-        'tl.constexpr") (kernel.py line 5: offs = tl.arange(0, n_cols))'
-    ),
-)
+COMPILE_ERROR_FAILURE = Failure(shape="rows4096", trial=0, error_class="InterpreterError",
+                                message="ValueError(\"arange's arguments must be of type tl.constexpr\")",
+                                kernel_line="kernel.py line 5: offs = tl.arange(0, n_cols)")
+COMPILE_ERROR = EvalResult(status=Status.compile_error, reason=COMPILE_ERROR_FAILURE.sentence(),
+                           failure=COMPILE_ERROR_FAILURE)
 GUIDANCE = Document("guidance/reductions.md", "Reductions", "# Reductions\n\nUse tl.max then tl.sum over the row.")
 CONSTRAINT = Document("constraints/output-format.md", "Output format", "# Output format\n\nOne python block.")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kernelevolve.eval.result import EvalResult, Status
+from kernelevolve.eval.result import EvalResult, Failure, Status
 from kernelevolve.knowledge import KnowledgeBase
 from kernelevolve.llm import Ensemble, LLMRequestError
 from kernelevolve.operators.base import ExpansionContext
@@ -61,13 +61,11 @@ class ModelNew(nn.Module):
         return y
 '''
 CODE_REPLY = f"Change: one masked program per 1024 elements, erf form of GELU.\n\n```python\n{KERNEL}```\n"
-COMPILE_ERROR = EvalResult(
-    status=Status.compile_error,
-    reason=(
-        "shape n65536, trial 0: InterpreterError: ValueError(\"arange's arguments must be of type "
-        'tl.constexpr") (kernel.py line 9: offs = tl.program_id(0) * BLOCK + tl.arange(0, n))'
-    ),
-)
+COMPILE_ERROR_FAILURE = Failure(shape="n65536", trial=0, error_class="InterpreterError",
+                                message="ValueError(\"arange's arguments must be of type tl.constexpr\")",
+                                kernel_line="kernel.py line 9: offs = tl.program_id(0) * BLOCK + tl.arange(0, n)")
+COMPILE_ERROR = EvalResult(status=Status.compile_error, reason=COMPILE_ERROR_FAILURE.sentence(),
+                           failure=COMPILE_ERROR_FAILURE)
 
 
 @pytest.fixture

@@ -9,18 +9,22 @@ operators, threads, patches) and it ends the evaluation with ``rejected``.
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+import types
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from kernelevolve.eval.inputs import Case, digest, make_inputs
+from kernelevolve.eval.inputs import Case, clone_value, digest, make_inputs
 from kernelevolve.eval.outputs import flatten
 from kernelevolve.eval.rules import violations
 from kernelevolve.eval.storage import storage_key
 from kernelevolve.eval.static import CANDIDATE_CLASSES
-from kernelevolve.eval.worker import CandidateFailure, classify, clone_value, load_candidate, send
+from kernelevolve.eval.protocol import CandidateFailure, classify
+from kernelevolve.eval.result import Failure
 
 def _sync(device: str) -> None:
     if device == "cuda":
@@ -40,13 +44,30 @@ def _same_bits(a: Any, b: Any) -> bool:
 def _instantiate(module: Any, init: list[Any], device: str, kernel_path: str) -> torch.nn.Module:
     cls = next((getattr(module, n) for n in CANDIDATE_CLASSES if isinstance(getattr(module, n, None), type)), None)
     if cls is None:
-        raise CandidateFailure("rejected", "the candidate defines no ModelNew (or TritonModel) class")
+        raise CandidateFailure.of("rejected", "the candidate defines no ModelNew (or TritonModel) class")
     torch.manual_seed(0)  # the reference was built after the same seed: same parameters
     try:
         return cls(*init).to(device)
     except Exception as exc:  # candidate code: every failure is a status
-        failure = classify(exc, kernel_path)
-        raise CandidateFailure(failure.status, f"constructing {cls.__name__} failed: {failure.reason}")
+        raise classify(exc, kernel_path, during=f"constructing {cls.__name__}") from exc
+
+
+def load_candidate(path: str) -> types.ModuleType:
+    spec = importlib.util.spec_from_file_location("kernelevolve_candidate", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["kernelevolve_candidate"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _patched(guard: Any, when: str = "") -> dict[str, Any] | None:
+    """A rejection for a candidate that replaced functions the harness relies on (the worker retires)."""
+    patched = guard.patched()
+    if not patched:
+        return None
+    failure = CandidateFailure.of("rejected", f"patches functions the harness relies on{when}: {', '.join(patched)}")
+    return {**failure.reply(), "dirty": True}
 
 
 def _sources(model: torch.nn.Module, inputs: list[Any]) -> list[torch.Tensor]:
@@ -63,18 +84,17 @@ def run_candidate(worker: Any, entry: dict[str, Any], req: dict[str, Any]) -> di
     problem, module = entry["problem"], entry["module"]
     cases = [Case(**c) for c in req["cases"]]
     warmup_inputs = _prepare_baselines(worker, entry, cases, req.get("baselines", []))
-    send({"event": "candidate_start"})
+    worker.channel.send({"event": "candidate_start"})
     try:
         cand_module = load_candidate(kernel)
     except SyntaxError as exc:
-        raise CandidateFailure("syntax_error", f"SyntaxError: {exc.msg} (line {exc.lineno})")
+        raise CandidateFailure("syntax_error", Failure(error_class="SyntaxError",
+                                                       message=f"{exc.msg} (line {exc.lineno})")) from exc
     except Exception as exc:  # candidate import-time code
-        failure = classify(exc, kernel)
-        raise CandidateFailure(failure.status, f"importing the candidate failed: {failure.reason}")
-    patched = guard.patched()
-    if patched:
-        return {"status": "rejected", "reason": f"patches functions the harness relies on: {', '.join(patched)}",
-                "dirty": True}
+        raise classify(exc, kernel, during="importing the candidate") from exc
+    refused = _patched(guard)
+    if refused:
+        return refused
     model = _instantiate(cand_module, entry["init"], device, kernel)
     out_dir = Path(req["out_dir"])
     previous: list[torch.Tensor] = []
@@ -95,10 +115,9 @@ def run_candidate(worker: Any, entry: dict[str, Any], req: dict[str, Any]) -> di
     reply: dict[str, Any] = {"status": "ran", "cases": results}
     if req.get("timing"):
         reply["timings"] = _time(worker, entry, model, warmup_inputs, req, out_dir)
-        patched = guard.patched()
-        if patched:
-            return {"status": "rejected", "dirty": True,
-                    "reason": f"patches functions the harness relies on while timed: {', '.join(patched)}"}
+        refused = _patched(guard, " while timed")
+        if refused:
+            return refused
     return reply
 
 
@@ -112,20 +131,17 @@ def _checked_call(guard, model, inputs, case: Case, variant: int, previous, devi
     except CandidateFailure:
         raise
     except Exception as exc:  # candidate code: classified, never swallowed
-        failure = classify(exc, kernel)
-        raise CandidateFailure(failure.status, f"shape {case.shape}, trial {case.trial}: {failure.reason}",
-                               failure.poisoned)
+        raise classify(exc, kernel, case=case) from exc
     returned, outputs = flatten(result)
-    where = f"shape {case.shape}, trial {case.trial}"
     if returned != structure:
-        raise CandidateFailure("mismatch", f"{where}: returns {returned}, the reference returns {structure}")
+        raise CandidateFailure.of("mismatch", f"returns {returned}, the reference returns {structure}", case)
     for i, out in enumerate(outputs):
         if not isinstance(out, torch.Tensor):
-            raise CandidateFailure("mismatch", f"{where}: output {i} is a {type(out).__name__}, not a tensor")
+            raise CandidateFailure.of("mismatch", f"output {i} is a {type(out).__name__}, not a tensor", case)
         if type(out) is not torch.Tensor:
-            raise CandidateFailure("rejected", f"{where}: output {i} is a {type(out).__name__}, a Tensor subclass")
+            raise CandidateFailure.of("rejected", f"output {i} is a {type(out).__name__}, a Tensor subclass", case)
         if out.device.type != torch.device(device).type:
-            raise CandidateFailure("mismatch", f"{where}: output {i} is on {out.device}, expected {device}")
+            raise CandidateFailure.of("mismatch", f"output {i} is on {out.device}, expected {device}", case)
     reasons = violations(record, outputs, _scale(model, inputs))
     patched = guard.patched()
     if patched:
@@ -136,7 +152,7 @@ def _checked_call(guard, model, inputs, case: Case, variant: int, previous, devi
     if any(storage_key(o) in earlier for o in outputs if o.numel()):
         reasons.append("returns the storage of an earlier call's output (a cached or reused output)")
     if reasons:
-        raise CandidateFailure("rejected", f"{where}: " + "; ".join(reasons[:3]))
+        raise CandidateFailure.of("rejected", "; ".join(reasons[:3]), case)
     return outputs
 
 
@@ -181,14 +197,14 @@ def _time(worker, entry, model, warmup_inputs, req: dict[str, Any], out_dir: Pat
 
         def keep(name: str, k: int, result: Any, sets=sets, watched=watched) -> None:
             if name == "candidate":
-                watched.check(result, f"shape {shape}, timed repetition {k}")
+                watched.check(result, shape, k)
                 torch.save([o.detach().cpu() for o in flatten(result)[1]], out_dir / f"{sets[k].id}.timed.pt")
 
         try:
             with torch.no_grad():
                 timings = time_interleaved(fns, inputs, feed, len(sets), keep)
         except TimingError as exc:
-            raise CandidateFailure("runtime_error", f"shape {shape}: {exc}")
+            raise CandidateFailure.of("runtime_error", str(exc), shape=shape) from exc
         rows.append({"shape": shape, **{name: asdict(t) for name, t in timings.items()}})
     return rows
 
@@ -221,11 +237,11 @@ class _WatchedCalls:
         self.record, self.scale = record, _scale(self.model, inputs)
         return result
 
-    def check(self, result: Any, where: str) -> None:
+    def check(self, result: Any, shape: str, repetition: int) -> None:
         """Graph replays run no Python: only calls made since the last check leave a record."""
         record, self.record = self.record, None
         if record is None:
             return
         reasons = violations(record, [o for o in flatten(result)[1] if isinstance(o, torch.Tensor)], self.scale)
         if reasons:
-            raise CandidateFailure("rejected", f"{where}: " + "; ".join(reasons[:3]))
+            raise CandidateFailure.of("rejected", "; ".join(reasons[:3]), shape=shape, repetition=repetition)

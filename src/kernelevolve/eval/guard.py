@@ -10,8 +10,10 @@ into reasons and the worker turns those into a ``rejected`` status.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
+import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,7 +22,7 @@ from typing import Any
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from kernelevolve.eval import hostreads
+from kernelevolve.eval import hostreads, storage
 from kernelevolve.eval.storage import storage_key, untyped_storage
 
 # Allocation, views and metadata: free. Copies: allowed, but an output must come from a Triton launch.
@@ -156,7 +158,9 @@ def _flatten(obj: Any) -> Iterator[Any]:
 class Guard:
     """Installed once per worker, before candidate code is imported."""
 
-    def __init__(self, device: str):
+    def __init__(self, device: str, modules: tuple[types.ModuleType, ...] = ()):
+        """``modules``: the harness modules loaded in this process whose functions a cheat would
+        replace (the worker passes them: the guard imports none of its callers)."""
         import triton  # after TRITON_INTERPRET is set by the worker's environment
         import triton.testing
 
@@ -170,7 +174,7 @@ class Guard:
             cls.run = self._wrap_run(cls.run)
         self._wrap_thread_starts()
         hostreads.install(self._candidate_record)
-        self._protected = _protected_objects(triton)
+        self._protected = _protected_objects(triton, modules)
         self._snapshot = self._fingerprint()
 
     def _candidate_record(self) -> CallRecord | None:
@@ -288,7 +292,7 @@ def _launch_classes(triton: Any) -> list[type]:
     return classes
 
 
-def _protected_objects(triton: Any) -> dict[str, Callable[[], Any]]:
+def _protected_objects(triton: Any, modules: tuple[types.ModuleType, ...]) -> dict[str, Callable[[], Any]]:
     """Comparison, timing and serialisation functions a cheat would patch."""
     import json
     import os
@@ -330,9 +334,7 @@ def _protected_objects(triton: Any) -> dict[str, Callable[[], Any]]:
         "subprocess._fork_exec": lambda: __import__("subprocess")._fork_exec,
         "triton.testing.do_bench": lambda: triton.testing.do_bench,
     }
-    from kernelevolve.eval import candidate, hostreads, inputs, rules, storage, timing, worker
-
-    for module in (candidate, hostreads, inputs, rules, storage, timing, worker):
+    for module in (sys.modules[__name__], hostreads, storage, *modules):
         for attr, value in vars(module).items():
             if callable(value) and getattr(value, "__module__", "") == module.__name__:
                 names[f"{module.__name__}.{attr}"] = (lambda m=module, a=attr: getattr(m, a))

@@ -25,7 +25,7 @@ from kernelevolve.eval.inputs import Case, cases_for, timing_cases
 from kernelevolve.eval.confine import Limits
 from kernelevolve.eval.interpreter_limits import InterpreterLimits
 from kernelevolve.eval.pool import SandboxRefused, WorkerCrashed, WorkerPool, WorkerProcess, WorkerTimeout
-from kernelevolve.eval.result import CaseResult, EvalResult, Mismatch, ShapeTiming, Status, geomean
+from kernelevolve.eval.result import CaseResult, EvalResult, Failure, Mismatch, ShapeTiming, Status, geomean
 from kernelevolve.eval.sandbox import Redactor
 from kernelevolve.eval.static import check_source
 from kernelevolve.eval.timing import wall_disagrees
@@ -191,6 +191,10 @@ class Harness:
             if self.platform.name == "interpreter":
                 dtypes = frozenset(d for c in refs.cases.values() for d in c.get("dtypes", []))
                 self.interpreter_limits.mark(result, source, dtypes, refs.versions.get("triton", ""))
+        if result.status is not Status.ok and result.failure is None:  # the harness's own verdicts
+            result.failure = Failure(message=result.reason)
+        if result.failure is not None:
+            result.failure.message = self.redact(result.failure.message)
         result.platform = self.platform.name
         result.source_hash = source_hash(source)
         result.problem_hash = problem.hash
@@ -269,17 +273,19 @@ class Harness:
         hits = worker.limit_hits()
         worker.retire = bool(message.get("poisoned") or message.get("dirty") or hits)
         if hits:
-            message = {**message, "status": "rejected", "reason": f"ran into the sandbox's {' and '.join(hits)} "
-                       f"(a fork bomb or a runaway allocation): {message.get('reason', '')}"}
+            before = _reply_failure(message).sentence()
+            message = {**message, "status": "rejected", "failure": Failure(
+                message=f"ran into the sandbox's {' and '.join(hits)} (a fork bomb or a runaway allocation): {before}"
+            ).model_dump()}
         return message, worker.log_tail()
 
     def _failed(self, reply: dict[str, Any], log_tail: str) -> EvalResult:
-        status = reply["status"]
-        reason = reply.get("reason", "")
+        status, failure = reply["status"], _reply_failure(reply)
         if status == "internal_error":
-            status, reason = "crash", f"the worker failed outside the candidate's code: {reason}"
+            status, failure = "crash", Failure(during="the worker, outside the candidate's code,", message=failure.message)
             log_tail = f"{log_tail}\n{reply.get('traceback', '')}"
-        return EvalResult(status=Status(status), reason=reason, log_tail=self.redact(log_tail))
+        return EvalResult(status=Status(status), reason=failure.sentence(), failure=failure,
+                          log_tail=self.redact(log_tail))
 
     # -- verdicts -----------------------------------------------------------------------------------
     def _judge(self, problem: Problem, cases: list[Case], refs: References, reply: dict[str, Any], out_dir: Path) -> EvalResult:
@@ -319,7 +325,6 @@ class Harness:
         if name.endswith(".s1.pt"):
             mismatch.pattern = ("output depends on uninitialised memory: correct with one sentinel fill, wrong with "
                                 "another (elements left unwritten?); " + mismatch.pattern)
-        where = f"shape {case.shape}, trial {case.trial} ({case.dist} inputs)"
         detail = mismatch.pattern
         if mismatch.max_abs_error is not None:
             detail += (f"; {mismatch.mismatched}/{mismatch.total} elements off, max abs error "
@@ -334,8 +339,9 @@ class Harness:
         elif no_exact is not None:
             detail += f"; no float64 reference for this case: {no_exact}"
         failed = CaseResult(shape=case.shape, trial=case.trial, distribution=case.dist, correct=False, mismatch=mismatch)
-        return EvalResult(status=Status.mismatch, reason=f"{where}: output {mismatch.output_index}: {detail}",
-                          cases=[*done, failed])
+        failure = Failure(shape=case.shape, trial=case.trial, distribution=case.dist,
+                          message=f"output {mismatch.output_index}: {detail}")
+        return EvalResult(status=Status.mismatch, reason=failure.sentence(), failure=failure, cases=[*done, failed])
 
     def _missing_baselines(self, problem: Problem) -> list[str]:
         wanted = ["eager", "compile", *problem.extra_baselines]
@@ -410,6 +416,11 @@ BEST_EFFORT_HINT = ("run with --sandbox best-effort to evaluate with what this m
 def _readable(problem: Problem) -> frozenset[str]:
     """What a candidate worker must read beyond Python and the system: the problem's directory."""
     return frozenset({str(problem.path.resolve().parent)})
+
+
+def _reply_failure(reply: dict[str, Any]) -> Failure:
+    """The typed failure a worker reply carries (the harness's own replies carry a reason only)."""
+    return Failure(**reply["failure"]) if reply.get("failure") else Failure(message=reply.get("reason", ""))
 
 
 def _limits_note(hits: list[str]) -> str:

@@ -82,6 +82,11 @@ def _redraw(t: torch.Tensor, dist: str, gen: torch.Generator) -> torch.Tensor:
     return x.to(dtype)
 
 
+def clone_value(x: Any) -> Any:
+    """A fresh copy of a tensor input (what a call may not change); other values as they are."""
+    return x.clone() if isinstance(x, torch.Tensor) else x
+
+
 def make_inputs(module: types.ModuleType, problem: Problem, case: Case, device: str) -> list[Any]:
     torch.manual_seed(case.seed)
     get_inputs = module.get_inputs

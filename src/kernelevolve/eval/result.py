@@ -101,6 +101,36 @@ class CaseResult(BaseModel):
     by_exact: bool = False  # outside tolerance of PyTorch's output, within the float64 rule
 
 
+class Failure(BaseModel):
+    """Why a candidate did not pass, as fields: what a later stage (the diagnosis, a prompt) reads,
+    never parsed back out of ``EvalResult.reason``, which is written from these fields."""
+
+    shape: str | None = None  # the case it happened on, when it happened on one
+    trial: int | None = None
+    repetition: int | None = None  # a timed repetition (its own input set), when it happened in one
+    distribution: str | None = None
+    during: str = ""  # what was under way off a case: "importing the candidate", "timing" …
+    error_class: str = ""  # the exception's class, for a candidate that raised
+    message: str = ""  # the decisive text: the exception's message, the rule broken, the mismatch
+    kernel_line: str = ""  # "kernel.py line 12: tl.store(...)", the candidate's line that raised
+
+    @property
+    def where(self) -> str:
+        if self.shape is None:
+            return ""
+        text = f"shape {self.shape}" + (f", trial {self.trial}" if self.trial is not None else "")
+        text += f", timed repetition {self.repetition}" if self.repetition is not None else ""
+        return text + (f" ({self.distribution} inputs)" if self.distribution else "")
+
+    def sentence(self) -> str:
+        text = f"{self.error_class}: {self.message}" if self.error_class else self.message
+        if self.kernel_line:
+            text += f" ({self.kernel_line})"
+        if self.during:
+            text = f"{self.during} failed: {text}"
+        return f"{self.where}: {text}" if self.where else text
+
+
 class EvalResult(BaseModel):
     """What happened to one candidate on one problem on one platform.
 
@@ -111,6 +141,7 @@ class EvalResult(BaseModel):
     status: Status
     correct: bool = False
     reason: str = ""
+    failure: Failure | None = None  # set for every status but ok (results stored before it: None)
     platform: str = ""
     device: str = ""
     speedup: Real | None = None

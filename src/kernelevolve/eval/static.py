@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ast
 
-from kernelevolve.eval.result import EvalResult, Status
+from kernelevolve.eval.result import EvalResult, Failure, Status
 
 CANDIDATE_CLASSES = ("ModelNew", "TritonModel")
 
@@ -24,10 +24,8 @@ def check_source(source: str) -> EvalResult | None:
         tree = ast.parse(source)
     except SyntaxError as exc:
         line = (exc.text or "").strip()
-        return EvalResult(
-            status=Status.syntax_error,
-            reason=f"SyntaxError: {exc.msg} at line {exc.lineno}" + (f": {line}" if line else ""),
-        )
+        failure = Failure(error_class="SyntaxError", message=f"{exc.msg} at line {exc.lineno}" + (f": {line}" if line else ""))
+        return EvalResult(status=Status.syntax_error, reason=failure.sentence(), failure=failure)
     top_names = {n.name for n in tree.body if isinstance(n, ast.ClassDef)}
     top_names |= {t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
     if not top_names & set(CANDIDATE_CLASSES):

@@ -4,84 +4,36 @@ A *reference* worker computes the problem's outputs and never loads candidate co
 worker loads one candidate at a time in its scratch directory, runs it under the guard, saves its
 outputs for the parent to compare, and times it against the baselines. Requests and replies are
 JSON lines on private copies of stdin/stdout; fds 0-2 are pointed away so candidate prints cannot
-reach the protocol. It imports only problem, platform and eval internals.
+reach the protocol (eval/protocol.py). It imports only problem, platform and eval internals.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import sys
 import traceback
-import types
 from pathlib import Path
 from typing import Any
 
-PROTOCOL_IN = PROTOCOL_OUT = -1
-POISONING = ("CUDA error", "illegal memory access", "device-side assert", "unspecified launch failure",
-             "HIP error", "CUBLAS_STATUS", "cudaError")
-
-
-def send(message: dict[str, Any]) -> None:
-    data = (json.dumps(message) + "\n").encode()
-    while data:
-        data = data[os.write(PROTOCOL_OUT, data):]
-
-
-def _take_protocol_fds(log_path: str) -> None:
-    global PROTOCOL_IN, PROTOCOL_OUT
-    PROTOCOL_IN, PROTOCOL_OUT = os.dup(0), os.dup(1)
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    os.dup2(log, 1)
-    os.dup2(log, 2)
-
-
-class CandidateFailure(Exception):
-    """The candidate ended an evaluation early; carries the status and the reason."""
-
-    def __init__(self, status: str, reason: str, poisoned: bool = False):
-        super().__init__(reason)
-        self.status, self.reason, self.poisoned = status, reason, poisoned
-
-
-def classify(exc: BaseException, kernel_path: str) -> CandidateFailure:
-    """Turn an exception raised by candidate code into a status and the lines that decide it."""
-    name = type(exc).__name__
-    module = type(exc).__module__
-    message = str(exc).strip()
-    where = ""
-    for frame in traceback.extract_tb(exc.__traceback__):
-        if frame.filename == kernel_path:
-            where = f" (kernel.py line {frame.lineno}: {(frame.line or '').strip()})"
-    lines = message.splitlines()
-    short = "\n".join(lines[-12:]) if len(lines) > 12 else message
-    text = f"{name}: {short}{where}"
-    poisoned = any(marker in message for marker in POISONING)
-    if module.startswith("triton") and name in (
-        "CompilationError", "CompileTimeAssertionFailure", "UnsupportedLanguageConstruct",
-        "OutOfResources", "PTXASError", "InterpreterError",
-    ):
-        return CandidateFailure("compile_error", text)
-    return CandidateFailure("runtime_error", text, poisoned=poisoned)
-
+from kernelevolve.eval.protocol import CandidateFailure, Channel
 
 class Worker:
-    def __init__(self, role: str, device: str):
+    def __init__(self, role: str, device: str, channel: Channel):
         self.role = role
         self.device = device
+        self.channel = channel
         self.problems: dict[str, dict[str, Any]] = {}
         self.guard = None
         if role == "candidate":
+            from kernelevolve.eval import candidate, inputs, protocol, rules, timing
             from kernelevolve.eval.guard import Guard
 
             if device == "cpu":
                 from kernelevolve.eval.interpreter import support_autotune
 
                 support_autotune()
-            self.guard = Guard(device)
+            self.guard = Guard(device, (candidate, inputs, protocol, rules, timing, sys.modules[__name__]))
 
     # -- shared -----------------------------------------------------------------------------------
     def _problem(self, path: str, trials: int) -> dict[str, Any]:
@@ -110,7 +62,7 @@ class Worker:
         import torch
         from torch.utils.flop_counter import FlopCounterMode
 
-        from kernelevolve.eval.inputs import Case, digest, input_elements, make_inputs
+        from kernelevolve.eval.inputs import Case, clone_value, digest, input_elements, make_inputs
         from kernelevolve.eval.outputs import OutputTypeError, reference_outputs
 
         entry = self._problem(req["problem"], req["trials"])
@@ -158,7 +110,7 @@ class Worker:
         their digests."""
         import torch
 
-        from kernelevolve.eval.inputs import digest, make_inputs, timing_cases
+        from kernelevolve.eval.inputs import clone_value, digest, make_inputs, timing_cases
         from kernelevolve.eval.outputs import reference_outputs
         from kernelevolve.eval.timing import timing_set_count
 
@@ -197,15 +149,16 @@ class Worker:
         try:
             reply = run_candidate(self, entry, req)
         except CandidateFailure as failure:
-            reply = {"status": failure.status, "reason": failure.reason, "poisoned": failure.poisoned}
+            reply = failure.reply()
         # A process whose functions a candidate replaced must not judge the next one.
         reply["dirty"] = reply.get("dirty", False) or bool(self.guard.patched())
         left = own_processes() - before
         if left:
             kill_processes(left)
-            reply.update(status="rejected", dirty=True,
-                         reason=f"leaves {len(left)} process(es) running after its call (they were killed): "
-                                "work must happen in the call, in Triton kernels")
+            left_behind = CandidateFailure.of(
+                "rejected", f"leaves {len(left)} process(es) running after its call (they were killed): "
+                            "work must happen in the call, in Triton kernels")
+            reply.update(left_behind.reply(), dirty=True)
         return reply
 
     def compiled(self, entry: dict[str, Any]) -> Any:
@@ -238,21 +191,6 @@ def kill_processes(pids: set[int]) -> None:
             break
 
 
-def clone_value(x: Any) -> Any:
-    import torch
-
-    return x.clone() if isinstance(x, torch.Tensor) else x
-
-
-def load_candidate(path: str) -> types.ModuleType:
-    spec = importlib.util.spec_from_file_location("kernelevolve_candidate", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["kernelevolve_candidate"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def _describe(device: str, home: Path) -> dict[str, Any]:
     import platform
 
@@ -272,31 +210,26 @@ def _describe(device: str, home: Path) -> dict[str, Any]:
 
 def main() -> None:
     role, device, log_path = sys.argv[1], sys.argv[2], sys.argv[3]
-    _take_protocol_fds(log_path)
+    channel = Channel(log_path)
     try:
-        worker = Worker(role, device)
+        worker = Worker(role, device, channel)
     except Exception as exc:  # report why the worker cannot start, then stop
-        send({"event": "fatal", "reason": f"worker failed to start: {type(exc).__name__}: {exc}"})
+        channel.send({"event": "fatal", "reason": f"worker failed to start: {type(exc).__name__}: {exc}"})
         return
-    send({"event": "ready", "pid": os.getpid(), **_describe(device, Path(log_path).parent)})
-    with os.fdopen(PROTOCOL_IN, "rb", buffering=0) as requests:
-        for line in requests:
-            req = json.loads(line)
-            if req["op"] == "shutdown":
-                return
-            try:
-                reply = worker.reference(req) if req["op"] == "reference" else worker.evaluate(req)
-            except Exception as exc:  # a harness-side failure: the parent reports it as an internal error
-                reply = {"status": "internal_error", "reason": f"{type(exc).__name__}: {exc}",
-                         "traceback": traceback.format_exc()}
-            reply["event"] = "done"
-            send(reply)
-            if reply.get("poisoned") or reply.get("dirty"):
-                return
+    channel.send({"event": "ready", "pid": os.getpid(), **_describe(device, Path(log_path).parent)})
+    for req in channel.requests():
+        if req["op"] == "shutdown":
+            return
+        try:
+            reply = worker.reference(req) if req["op"] == "reference" else worker.evaluate(req)
+        except Exception as exc:  # a harness-side failure: the parent reports it as an internal error
+            reply = {"status": "internal_error", "reason": f"{type(exc).__name__}: {exc}",
+                     "traceback": traceback.format_exc()}
+        reply["event"] = "done"
+        channel.send(reply)
+        if reply.get("poisoned") or reply.get("dirty"):
+            return
 
 
 if __name__ == "__main__":
-    # Run the importable module, not this __main__ copy: candidate.py shares its protocol state.
-    from kernelevolve.eval import worker as _worker
-
-    _worker.main()
+    main()

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from kernelevolve.eval.result import (
     CaseResult,
     EvalResult,
+    Failure,
     Mismatch,
     ShapeTiming,
     Status,
@@ -46,9 +47,6 @@ BOTTLENECK_TERMS = {
     "unknown": "autotune block sizes num_warps",
 }
 
-_WHERE = re.compile(r"^(shape \S+, trial \d+(?: \([^)]*\))?): ")
-_KERNEL_LINE = re.compile(r"\s*\((kernel\.py line \d+: .*)\)\s*$")
-_ERROR_CLASS = re.compile(r"\b([A-Z]\w*(?:Error|Exception|Failure|Construct|Interrupt))\b")
 _FRAME = re.compile(r'^\s*File "(?P<path>[^"]+)", line (?P<line>\d+), in (?P<func>.+)$')
 _TRACEBACK = "Traceback (most recent call last):"
 _QUALIFIED = re.compile(r"^(?:[a-z_]\w*\.)+(?=[A-Z]\w*: )")  # 'triton.runtime.errors.' before a class
@@ -256,39 +254,28 @@ def node_result(node: NodeView) -> EvalResult:
 
 
 def error_report(result: EvalResult) -> ErrorReport:
-    """The error class and decisive lines of a candidate that failed to parse, compile or run."""
-    where_match = _WHERE.match(result.reason)
-    message = result.reason[where_match.end() :] if where_match else result.reason
-    lines = decisive_lines(message, result.log_tail)
-    found = _ERROR_CLASS.search(lines[0]) if lines else None
+    """The error class and decisive lines of a candidate that failed to parse, compile or run, read
+    from the result's typed failure (a result stored before failures were typed: its reason)."""
+    failure = result.failure or Failure(message=result.reason)
+    head = f"{failure.error_class}: {failure.message}" if failure.error_class else failure.message
+    if failure.during:
+        head = f"{failure.during} failed: {head}"
     return ErrorReport(
-        error_class=found.group(1) if found else "",
-        where=where_match.group(1) if where_match else "",
-        lines=tuple(lines),
+        error_class=failure.error_class,
+        where=failure.where,
+        lines=tuple(decisive_lines(head, failure.kernel_line, result.log_tail)),
     )
 
 
-def decisive_lines(message: str, log_tail: str) -> list[str]:
-    """The lines of a failure that decide it: the harness's message (with the kernel.py line it
-    names split out), then what the worker's log adds — the candidate's own traceback frames and
-    the exception, without library frames, warnings and blank lines."""
-    lines = _message_lines(message)[:MAX_REASON_LINES]
+def decisive_lines(message: str, kernel_line: str, log_tail: str) -> list[str]:
+    """The lines of a failure that decide it: the failure's message and the kernel.py line it
+    names, then what the worker's log adds — the candidate's own traceback frames and the
+    exception, without library frames, warnings and blank lines."""
+    lines = [line.rstrip() for line in message.splitlines() if line.strip() and not _NOISE.match(line)]
+    lines = lines[:MAX_REASON_LINES] + ([kernel_line] if kernel_line else [])
     known = set(lines)
     lines += [line for line in log_lines(log_tail) if line not in known]
     return [_trim(line) for line in lines]
-
-
-def _message_lines(message: str) -> list[str]:
-    lines = []
-    for line in message.splitlines():
-        kernel_line = _KERNEL_LINE.search(line)
-        if kernel_line:
-            line = line[: kernel_line.start()]
-        if line.strip() and not _NOISE.match(line):
-            lines.append(line.rstrip())
-        if kernel_line:
-            lines.append(kernel_line.group(1))
-    return lines
 
 
 def log_lines(log_tail: str) -> list[str]:
@@ -323,8 +310,8 @@ def mismatch_report(result: EvalResult, shape_params: dict[str, str]) -> Mismatc
     passed = tuple(f"{c.shape} trial {c.trial}" for c in result.cases if c.correct)
     failing = next((c for c in result.cases if not c.correct and c.mismatch is not None), None)
     if failing is None:
-        where = _WHERE.match(result.reason)
-        return MismatchReport(where.group(1) if where else "", result.reason, None, "", passed)
+        where = result.failure.where if result.failure is not None else ""
+        return MismatchReport(where, result.reason, None, "", passed)
     return MismatchReport(
         where=f"shape {failing.shape}, trial {failing.trial} ({failing.distribution} inputs)",
         pattern=failing.mismatch.pattern,

@@ -26,27 +26,17 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from kernelevolve.eval.cgroups import join_cgroup
+from kernelevolve.eval.landlock import check, libc, restrict
+
 MODES = ("strict", "best-effort", "off")
-CGROUP_ROOT = Path("/sys/fs/cgroup")
 SANDBOX_REPORT = "sandbox.json"  # written by the launcher into the worker's home, read by the worker
 
-# Landlock (include/uapi/linux/landlock.h); the syscall numbers are the same on every architecture.
-SYS_CREATE_RULESET, SYS_ADD_RULE, SYS_RESTRICT_SELF = 444, 445, 446
-PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG = 38, 1
-FS_EXECUTE, FS_WRITE_FILE, FS_READ_FILE, FS_READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1 << 3
-FS_TRUNCATE, FS_IOCTL_DEV = 1 << 14, 1 << 15
-FS_ALL_BY_ABI = {1: (1 << 13) - 1, 2: (1 << 14) - 1, 3: (1 << 15) - 1, 4: (1 << 15) - 1, 5: (1 << 16) - 1}
-NET_BIND_TCP, NET_CONNECT_TCP = 1, 2
-SCOPE_ABSTRACT_UNIX_SOCKET, SCOPE_SIGNAL = 1, 2
+PR_SET_PDEATHSIG = 1
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x10000000, 0x20000000, 0x40000000
 PID_MAX_MIN = 301  # the kernel refuses a smaller pid_max
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 0x4000, 1 << 18
 
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-class SandboxError(Exception):
-    """Strict confinement was asked for and a layer of it is not available here."""
 
 
 @dataclass
@@ -95,10 +85,6 @@ class Sandbox:
     namespaces: bool = False  # in its own user, PID, network and mount namespaces
     uncgrouped: list[str] = field(default_factory=list)  # controllers (pids, memory) with no cgroup here
 
-    @property
-    def confined(self) -> bool:
-        return self.mode != "off" and not self.missing
-
     def summary(self) -> str:
         if self.mode == "off":
             return "unconfined (--sandbox off)"
@@ -111,105 +97,12 @@ class Sandbox:
         return [f"sandbox incomplete: {m}" for m in self.missing]
 
 
-# -- the cgroup of one worker ------------------------------------------------------------------------
-def _own_cgroup(controller: str) -> Path | None:
-    """This process's cgroup directory for ``controller`` (v1), or the unified one (v2, "")."""
-    try:
-        lines = Path("/proc/self/cgroup").read_text().splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        _, names, path = line.split(":", 2)
-        if (controller and controller in names.split(",")) or (not controller and names == ""):
-            base = CGROUP_ROOT / controller if controller else CGROUP_ROOT
-            if controller and not base.is_dir():
-                base = CGROUP_ROOT / "unified"
-                continue
-            return base / path.lstrip("/")
-    return None
-
-
-def cgroup_dirs(name: str) -> dict[str, Path]:
-    """Where the cgroup ``name`` lives for the pids and memory controllers (v1 or v2)."""
-    dirs = {}
-    for controller in ("pids", "memory"):
-        base = _own_cgroup(controller)
-        if base is not None and (base / "cgroup.procs").exists():
-            dirs[controller] = base / name
-    if not dirs:
-        base = _own_cgroup("")
-        if base is not None and (base / "cgroup.controllers").exists():
-            dirs = {"pids": base / name, "memory": base / name}
-    return dirs
-
-
-def _join_cgroup(name: str, limits: Limits) -> tuple[list[str], list[str]]:
-    """Join a fresh cgroup per controller with the limits set; (applied, controllers not available)."""
-    applied, missing = [], []
-    dirs = cgroup_dirs(name) if name else {}
-    settings = {"pids": [("pids.max", str(limits.processes))],
-                "memory": [("memory.max", str(limits.memory())), ("memory.limit_in_bytes", str(limits.memory()))]}
-    for controller in ("pids", "memory"):
-        directory = dirs.get(controller)
-        if directory is None:
-            missing.append(controller)
-            continue
-        try:
-            directory.mkdir(exist_ok=True)
-            knobs = [(knob, value) for knob, value in settings[controller] if (directory / knob).exists()]
-            if not knobs:  # cgroup v2 whose parent does not delegate this controller
-                directory.rmdir()
-                missing.append(controller)
-                continue
-            for knob, value in knobs:
-                (directory / knob).write_text(value)
-            (directory / "cgroup.procs").write_text(str(os.getpid()))
-            applied.append(f"{controller} cgroup")
-        except OSError:
-            missing.append(controller)
-    return applied, missing
-
-
-def limit_hits(name: str) -> list[str]:
-    """Limits of cgroup ``name`` that stopped something (read by the harness after a failure)."""
-    hits = []
-    dirs = cgroup_dirs(name)
-    events = {"pids": ("pids.events", "max", "the process-count limit"),
-              "memory": ("memory.events", "oom_kill", "the memory limit")}
-    for controller, (file, key, what) in events.items():
-        directory = dirs.get(controller)
-        for candidate in (directory / file, directory / "memory.oom_control") if directory else ():
-            try:
-                for line in candidate.read_text().splitlines():
-                    word, _, count = line.partition(" ")
-                    if word == key and count.strip() not in ("", "0"):
-                        hits.append(what)
-            except OSError:
-                continue
-    return sorted(set(hits))
-
-
-def remove_cgroup(name: str) -> None:
-    for directory in set(cgroup_dirs(name).values()):
-        try:
-            directory.rmdir()
-        except OSError:
-            pass
-
-
-# -- namespaces, mounts, Landlock ----------------------------------------------------------------------
-def _check(result: int, what: str) -> int:
-    if result < 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
-    return result
-
-
+# -- namespaces and mounts ----------------------------------------------------------------------
 def _unshare() -> tuple[list[str], list[str]]:
     """User (so that no one needs to be root), PID, network and mount namespaces, all at once."""
     uid, gid = os.getuid(), os.getgid()
     try:
-        _check(_libc.unshare(CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWNS), "unshare")
+        check(libc.unshare(CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWNS), "unshare")
     except OSError as exc:
         return [], [f"namespaces: unshare(user, pid, net, mount) refused: {exc.strerror} "
                     "(unprivileged user namespaces disabled?)"]
@@ -220,7 +113,7 @@ def _unshare() -> tuple[list[str], list[str]]:
 
 
 def _mount(source: str, target: str, fstype: str, flags: int, data: str = "") -> None:
-    _check(_libc.mount(source.encode(), target.encode(), fstype.encode(), ctypes.c_ulong(flags),
+    check(libc.mount(source.encode(), target.encode(), fstype.encode(), ctypes.c_ulong(flags),
                        data.encode() or None), f"mount {target}")
 
 
@@ -247,68 +140,11 @@ def _private_mounts(hidden: list[str]) -> tuple[list[str], list[str]]:
     return applied, missing
 
 
-def landlock_abi() -> int:
-    result = _libc.syscall(SYS_CREATE_RULESET, None, ctypes.c_size_t(0), ctypes.c_uint32(1))
-    return result if result > 0 else 0
-
-
-class _RulesetAttr(ctypes.Structure):
-    _fields_ = [("handled_access_fs", ctypes.c_uint64), ("handled_access_net", ctypes.c_uint64),
-                ("scoped", ctypes.c_uint64)]
-
-
-class _PathBeneath(ctypes.Structure):
-    _pack_ = 1
-    _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
-
-
-FILE_RIGHTS = FS_EXECUTE | FS_WRITE_FILE | FS_READ_FILE | FS_TRUNCATE | FS_IOCTL_DEV
-READ_RIGHTS = FS_EXECUTE | FS_READ_FILE | FS_READ_DIR
 DEVICES = ("null", "zero", "full", "random", "urandom", "dri", "kfd")
 # The files under /etc a Python, torch or Triton process reads (the dynamic loader, users, time zone,
 # the compiler's alternatives links); the rest of /etc stays unseen.
 ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "passwd", "group", "nsswitch.conf", "localtime",
        "alternatives", "os-release", "ssl", "host.conf", "hosts", "gai.conf", "mime.types")
-
-
-def _landlock(read: list[str], write: list[str]) -> tuple[list[str], list[str]]:
-    abi = landlock_abi()
-    if abi == 0:
-        return [], ["landlock: not supported by this kernel (Linux >= 5.13 with landlock in the LSM list)"]
-    handled = FS_ALL_BY_ABI.get(abi, (1 << 16) - 1)
-    attr = _RulesetAttr(handled, NET_BIND_TCP | NET_CONNECT_TCP if abi >= 4 else 0,
-                        SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL if abi >= 6 else 0)
-    size = 24 if abi >= 6 else 16 if abi >= 4 else 8
-    ruleset = _check(_libc.syscall(SYS_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size),
-                                   ctypes.c_uint32(0)), "landlock_create_ruleset")
-    try:
-        for paths, rights in ((read, READ_RIGHTS), (write, handled)):
-            for path in paths:
-                _allow(ruleset, path, rights & handled)
-        _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
-        _check(_libc.syscall(SYS_RESTRICT_SELF, ruleset, ctypes.c_uint32(0)), "landlock_restrict_self")
-    finally:
-        os.close(ruleset)
-    applied = [f"landlock v{abi} (files{', tcp' if abi >= 4 else ''}{', signals' if abi >= 6 else ''})"]
-    missing = []
-    if abi < 4:
-        missing.append(f"landlock tcp: kernel's landlock v{abi} cannot block TCP (the network namespace does)")
-    return applied, missing
-
-
-def _allow(ruleset: int, path: str, rights: int) -> None:
-    try:
-        fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
-    except OSError:
-        return  # a path that does not exist here needs no rule
-    try:
-        if not os.path.isdir(path):
-            rights &= FILE_RIGHTS
-        rule = _PathBeneath(rights, fd)
-        _check(_libc.syscall(SYS_ADD_RULE, ruleset, ctypes.c_int(1), ctypes.byref(rule), ctypes.c_uint32(0)),
-               f"landlock rule for {path}")
-    finally:
-        os.close(fd)
 
 
 def system_read_paths() -> list[str]:
@@ -356,7 +192,7 @@ def confine_self(spec: Spec) -> Sandbox:
     """The layers a (single-threaded) launcher applies to itself before it forks the worker: the
     cgroup, then the namespaces (only its children enter the new PID namespace)."""
     box = Sandbox(spec.mode)
-    applied, box.uncgrouped = _join_cgroup(spec.cgroup, spec.limits)
+    applied, box.uncgrouped = join_cgroup(spec.cgroup, spec.limits.processes, spec.limits.memory())
     box.applied += applied
     applied, missing = _unshare()
     box.applied += applied
@@ -367,7 +203,7 @@ def confine_self(spec: Spec) -> Sandbox:
 
 def _inside(spec: Spec, box: Sandbox, argv: list[str]) -> None:
     """The forked child (PID 1 of the new namespace when it exists): finish confining, exec the worker."""
-    _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "pdeathsig")
+    check(libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "pdeathsig")
     os.close(spec.lifeline)
     if box.namespaces:
         applied, missing = _private_mounts(spec.hidden)
@@ -379,7 +215,7 @@ def _inside(spec: Spec, box: Sandbox, argv: list[str]) -> None:
     # The CUDA driver writes under its own /proc/<pid> at initialisation (error 304 without it).
     writable = [spec.home, *device_files(), f"/proc/{os.getpid()}"]
     try:
-        applied, missing = _landlock(sorted({*system_read_paths(), *spec.read}), writable)
+        applied, missing = restrict(sorted({*system_read_paths(), *spec.read}), writable)
     except OSError as exc:
         applied, missing = [], [f"landlock: {exc.strerror}"]
     box.applied += applied
@@ -415,7 +251,7 @@ def main() -> None:
     if child == 0:
         try:
             if spec.mode == "off":
-                _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "pdeathsig")
+                check(libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "pdeathsig")
                 os.close(spec.lifeline)
                 Path(spec.home, SANDBOX_REPORT).write_text(json.dumps(asdict(box)))
                 os.execv(argv[0], argv)

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kernelevolve.eval import confine
+from kernelevolve.eval import cgroups, confine
 from kernelevolve.eval.sandbox import Redactor, worker_environment
 from kernelevolve.platform import Platform
 
@@ -120,7 +120,7 @@ class WorkerProcess:
 
     def limit_hits(self) -> list[str]:
         """Sandbox limits (process count, memory) this worker ran into."""
-        return confine.limit_hits(self.cgroup) if self.cgroup else []
+        return cgroups.limit_hits(self.cgroup) if self.cgroup else []
 
     @property
     def alive(self) -> bool:
@@ -207,7 +207,7 @@ class WorkerProcess:
             os.close(self._lifeline)
             self._lifeline = -1
         if self.cgroup:
-            confine.remove_cgroup(self.cgroup)
+            cgroups.remove_cgroup(self.cgroup)
         shutil.rmtree(self.home, ignore_errors=True)
 
 

@@ -18,50 +18,14 @@ from kernelevolve.operators.prompts import (
     TRIMMED,
     build_messages,
     excerpts,
-    reference_signatures,
     render_prompt_markdown,
     render_template,
 )
-from kernelevolve.problem import DEFAULT_TOLERANCES, Problem, Shape
+from kernelevolve.problem import load_problem
 from kernelevolve.search.graph import Graph, NodeView
 
-REFERENCE = '''\
-import torch
-import torch.nn as nn
-
-
-class Model(nn.Module):
-    def __init__(self, dim: int = -1, scale: float = 1.0):
-        super().__init__()
-        self.dim, self.scale = dim, scale
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(x * self.scale, dim=self.dim)
-
-
-SHAPES = {"rows4096": {"rows": 4096, "cols": 1024}}
-CHECK_SHAPES = {"ragged": {"rows": 5, "cols": 123}}
-
-
-def get_inputs(rows=4096, cols=1024):
-    return [torch.randn(rows, cols)]
-
-
-def get_init_inputs():
-    return [-1, 1.0]
-'''
-PROBLEM = Problem(
-    path=Path("row_softmax/problem.py"),
-    source=REFERENCE,
-    hash="p",
-    shapes=[
-        Shape("rows4096", {"rows": 4096, "cols": 1024}, timed=True),
-        Shape("ragged", {"rows": 5, "cols": 123}, timed=False),
-    ],
-    tolerances=dict(DEFAULT_TOLERANCES),
-    allow_tf32=False,
-    trials=3,
-)
+PROBLEM = load_problem(Path(__file__).with_name("data") / "softmax_problem.py")
+REFERENCE = PROBLEM.source
 PARENT_SOURCE = "import triton\n\n@triton.jit\ndef softmax_kernel(x_ptr, n_cols):\n    offs = tl.arange(0, n_cols)\n"
 COMPILE_ERROR_FAILURE = Failure(shape="rows4096", trial=0, error_class="InterpreterError",
                                 message="ValueError(\"arange's arguments must be of type tl.constexpr\")",
@@ -181,15 +145,6 @@ def test_real_knowledge_base_fits_the_default_budgets():
     for doc in kb.constraints():
         assert f"## {doc.title} (`{doc.path}`)" in prompt
     assert TRIMMED not in prompt[prompt.index("# Constraints") :]
-
-
-def test_reference_signatures_of_a_paper_format_problem():
-    source = "class PytorchModel(nn.Module):\n    def forward(self, a, b, *, eps=1e-6):\n        return a\n"
-    assert reference_signatures(source) == {
-        "class": "PytorchModel",
-        "__init__": "def __init__(self)",
-        "forward": "def forward(self, a, b, *, eps=1e-06)",
-    }
 
 
 def test_prompt_markdown_names_each_role():

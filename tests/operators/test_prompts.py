@@ -4,6 +4,7 @@ and the markdown stored beside a node."""
 from __future__ import annotations
 
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ from kernelevolve.operators.prompts import (
 )
 from kernelevolve.problem import load_problem
 from kernelevolve.search.graph import Graph, NodeView
+from tests.reference_layouts import FORWARD_BODY, GATE_BODY, INIT_SIGNATURE, LAYOUTS, write_layout
 
 PROBLEM = load_problem(Path(__file__).with_name("data") / "softmax_problem.py")
 REFERENCE = PROBLEM.source
@@ -158,3 +160,19 @@ def test_prompt_markdown_names_each_role():
 def test_a_template_value_left_out_raises():
     with pytest.raises(UndefinedError):
         render_template("user.j2", {})
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_the_prompt_shows_the_reference_wherever_it_is_defined(layout, tmp_path, isolated_imports):
+    problem = load_problem(write_layout(layout, tmp_path, isolated_imports))
+    ctx = ExpansionContext(problem, None, Graph([]), "interpreter", random.Random(0))
+    prompt = build_messages(ctx, diagnose(ctx), [], [CONSTRAINT])[1].content
+    assert problem.source.strip() in prompt
+    assert FORWARD_BODY in prompt and GATE_BODY in prompt
+    assert re.search(r"^EPS = 1e-0?6$", prompt, re.M)
+    assert f"constructor `{INIT_SIGNATURE}`, built as `Model(64, 0.25)` from `get_init_inputs()` (hidden=64, alpha=0.25)" in prompt
+    assert f"whose constructor is `{INIT_SIGNATURE}`" in prompt and "whose forward is `def forward(self, x, idx)`" in prompt
+    assert "its inputs, for shape `rows4096` (values as seed 0 draws them for shape `rows4096`)" in prompt
+    assert "  - `x`: float32 [4096, 64]; floating: the harness redraws it each trial" in prompt
+    assert "  - `idx`: int64 [4096]; integers in [0, 999], sorted along the last dimension" in prompt
+    assert "Not shown in full" not in prompt

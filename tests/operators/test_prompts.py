@@ -174,5 +174,5 @@ def test_the_prompt_shows_the_reference_wherever_it_is_defined(layout, tmp_path,
     assert f"whose constructor is `{INIT_SIGNATURE}`" in prompt and "whose forward is `def forward(self, x, idx)`" in prompt
     assert "its inputs, for shape `rows4096` (values as seed 0 draws them for shape `rows4096`)" in prompt
     assert "  - `x`: float32 [4096, 64]; floating: the harness redraws it each trial" in prompt
-    assert "  - `idx`: int64 [4096]; integers in [0, 999], sorted along the last dimension" in prompt
+    assert "  - `idx`: int64 [4096]; integers in [1, 4095], sorted along the last dimension" in prompt
     assert "Not shown in full" not in prompt

@@ -2,7 +2,7 @@
 user code it reaches, its constructor and the values it is built with, and what its inputs look like.
 
 Read in the search process from the trusted problem file (already imported by ``load_problem``);
-candidate code never runs here. The prompt, the export and the static checks read these facts.
+candidate code never runs here. The prompt and the export read these facts.
 """
 
 from __future__ import annotations
@@ -68,7 +68,6 @@ class ReferenceFacts:
     shape_name: str  # the shape whose inputs ``inputs`` describe
     values_shape: str | None  # the (small) shape the value facts were computed on
     inputs: list[InputFact]
-    init_values: tuple[Any, ...] = ()
     notes: list[str] = field(default_factory=list)  # what could not be shown, or was cut
 
 
@@ -92,7 +91,7 @@ def _describe(path: Path, shapes: list[Shape]) -> ReferenceFacts:
     notes: list[str] = []
     pieces, model_source, inline = _reached_code(module, cls, path, notes)
     init_sig = _method_signature(cls, "__init__")
-    init_values, init_arguments, init_bound = _init_call(module, cls, init_sig, notes)
+    init_arguments, init_bound = _init_call(module, cls, init_sig, notes)
     forward_names = _parameter_names(cls.forward)
     shape_name, values_shape, inputs = _input_facts(module, shapes, forward_names, notes)
     return ReferenceFacts(
@@ -100,7 +99,7 @@ def _describe(path: Path, shapes: list[Shape]) -> ReferenceFacts:
         defined_inline=inline, code=_within_budget(pieces, notes), model_source=model_source, init_signature=init_sig,
         forward_signature=_method_signature(cls, "forward"), init_arguments=init_arguments,
         init_bound=init_bound, shape_name=shape_name,
-        values_shape=values_shape, inputs=inputs, init_values=init_values, notes=notes,
+        values_shape=values_shape, inputs=inputs, notes=notes,
     )
 
 
@@ -137,14 +136,14 @@ def _reached_code(module: types.ModuleType, cls: type, problem_path: Path,
     problem_file = str(problem_path)
     roots = [cls] + [getattr(module, n) for n in ("get_inputs", "get_init_inputs") if callable(getattr(module, n, None))]
     queue: list[tuple[str, Any, dict[str, Any], bool]] = [(r.__name__, r, vars(module), r is cls) for r in roots]
-    seen: set[int] = set()
+    seen: set[Any] = set()
     pieces: list[CodePiece] = []
     model: list[str] = []
     while queue and len(seen) < MAX_PIECES:
         name, obj, scope, of_model = queue.pop(0)
-        if id(obj) in seen:
+        if _key(name, obj, scope) in seen:
             continue
-        seen.add(id(obj))
+        seen.add(_key(name, obj, scope))
         if _is_constant(obj):
             pieces.append(CodePiece(f"{scope['__name__']}.{name}", f"{name} = {_short_repr(obj)}"))
             continue
@@ -158,16 +157,24 @@ def _reached_code(module: types.ModuleType, cls: type, problem_path: Path,
         if file != problem_file:
             pieces.append(CodePiece(f"{_qualname(obj)} ({Path(file).name}:{line})", source))
         inner = _globals_of(obj) or scope
-        user_scope = inner.get("__file__") != problem_file and is_user_module(inner.get("__name__"), inner.get("__file__"), package)
+        # a constant is shown where a user module defines it; the problem file's are in view already
+        user_scope = (inner.get("__file__") != problem_file
+                      and is_user_module(inner.get("__name__"), inner.get("__file__"), package))
         for dep_name, dep in _referenced(source, inner, obj):
-            if id(dep) in seen:
+            if _key(dep_name, dep, inner) in seen:
                 continue
             if (user_scope if _is_constant(dep) else _is_code(dep) and
                     is_user_module(getattr(dep, "__module__", None), _source_file(dep), package)):
                 queue.append((dep_name, dep, inner, of_model))
-    if queue:
+    if any(_key(*item[:3]) not in seen for item in queue):
         notes.append(f"only the first {MAX_PIECES} objects the reference reaches were followed")
     return pieces, "\n\n".join(model), _source_file(cls) == problem_file
+
+
+def _key(name: str, obj: Any, scope: dict[str, Any]) -> Any:
+    """What makes an object seen: itself, or for a constant its name and module (equal small
+    numbers are one object)."""
+    return (scope.get("__name__"), name) if _is_constant(obj) else id(obj)
 
 
 def _is_constant(obj: Any) -> bool:
@@ -328,28 +335,28 @@ def _parameter_names(func: Any) -> list[str]:
 
 
 def _init_call(module: types.ModuleType, cls: type, init_sig: str,
-               notes: list[str]) -> tuple[tuple[Any, ...], str, str]:
+               notes: list[str]) -> tuple[str, str]:
     """get_init_inputs()'s values, as the call's arguments (``64``) and bound to the constructor's
     parameters, defaults included (``hidden=64, alpha=0.5 by default``)."""
     try:
         values = tuple(init_inputs(module))
     except Exception as exc:  # the user's get_init_inputs: report whatever it raised
         notes.append(f"get_init_inputs() raised {type(exc).__name__}: {exc}")
-        return (), "…", ""
+        return "…", ""
     arguments = ", ".join(_short_repr(v) for v in values)
     signature = inspect.signature(cls)
     try:
         bound = signature.bind(*values)
     except TypeError as exc:
         notes.append(f"get_init_inputs() returns {_short_repr(values)}, which `{init_sig}` does not accept ({exc})")
-        return values, arguments, ""
+        return arguments, ""
     parts = []
     for param in signature.parameters.values():
         if param.name in bound.arguments:
             parts.append(f"{param.name}={_short_repr(bound.arguments[param.name])}")
         elif param.default is not param.empty:
             parts.append(f"{param.name}={_short_repr(param.default)} by default")
-    return values, arguments, ", ".join(parts)
+    return arguments, ", ".join(parts)
 
 
 def _short_repr(value: Any) -> str:

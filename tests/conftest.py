@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-pytest_plugins = ["tests.store.postgres"]  # postgres_url and friends, for the store's and scale-out tests
+# postgres_url and friends, for the store's and scale-out tests; isolated_imports, for references
+# that problem files import from elsewhere
+pytest_plugins = ["tests.store.postgres", "tests.reference_layouts"]
 
 
 def pytest_collection_modifyitems(config, items):

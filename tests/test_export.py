@@ -103,3 +103,47 @@ def test_gpu_dispatches_measured_shapes_to_the_kernel_under_compile(tmp_path):
     before = len(calls)
     assert torch.allclose(model(*small), 2 * small[0] + small[1])
     assert len(calls) == before  # an unmeasured shape takes the reference
+
+
+IDENTITY_KERNEL = '''
+import torch
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def copy_kernel(x_ptr, y_ptr, n, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    tl.store(y_ptr + offs, tl.load(x_ptr + offs, mask=offs < n), mask=offs < n)
+
+
+class ModelNew(torch.nn.Module):
+    def __init__(self, hidden, alpha=0.5):
+        super().__init__()
+'''
+
+
+def test_an_imported_reference_exports_as_a_subclass_of_the_name_the_problem_binds(tmp_path, isolated_imports):
+    import torch
+
+    from kernelevolve.export import export_run
+    from kernelevolve.problem import load_problem
+    from kernelevolve.store import open_store
+    from tests.reference_layouts import INIT_SIGNATURE, write_layout
+
+    path = write_layout("installed", tmp_path, isolated_imports)
+    problem = load_problem(path)
+    with open_store(root=tmp_path / "store") as store:
+        run = store.ensure_run("r", str(path), problem.hash, "interpreter", {})
+        store.add_node(run.id, None, "seed", IDENTITY_KERNEL, result={}, score=1.0, is_buggy=False, status="ok",
+                       metrics={}, tags={}, overview="")
+        text = export_run(store, "r")
+    assert f"`ModelNew` subclasses `Model` (`instlib.layers.GatedScale`): it takes the\nsame constructor arguments, `{INIT_SIGNATURE}`" in text
+    (tmp_path / "exported.py").write_text(text)
+    module = load(tmp_path / "exported.py")
+    torch.manual_seed(0)
+    model = module.ModelNew(64, 0.25)
+    torch.manual_seed(0)
+    reference = module.Model(64, 0.25)
+    x, idx = torch.randn(5, 64), torch.tensor([0, 3, 4])
+    assert type(reference).__name__ == "GatedScale" and torch.equal(model(x, idx), reference(x, idx))

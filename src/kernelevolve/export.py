@@ -14,6 +14,7 @@ import jinja2
 from kernelevolve.eval.result import ShapeTiming
 from kernelevolve.eval.static import CANDIDATE_CLASSES
 from kernelevolve.problem import Problem, import_problem_module, init_inputs, load_problem, reference_class
+from kernelevolve.reference import describe_reference
 from kernelevolve.store import Store
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -41,12 +42,16 @@ def export_run(store: Store, run_name: str) -> str:
     _check_no_clash(problem.source, kernel)
     module = import_problem_module(problem_path)
     ref_cls = reference_class(module)
+    # The problem file's text is embedded whole, so ModelNew subclasses the name it binds (Model),
+    # which need not be the class's own name (``from mylib.layers import GatedScale as Model``).
+    reference = describe_reference(problem)
     evidence, signatures = _dispatch(problem, module, result)
     versions = ", ".join(f"{k} {v}" for k, v in (result.get("versions") or {}).items())
     template = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
                                   keep_trailing_newline=True).get_template("export.py.j2")
     return template.render(
-        problem_name=problem.name, reference_class=ref_cls.__name__, run_name=run.name, node_id=node.id,
+        problem_name=problem.name, reference_class=reference.bound_name,
+        reference_qualname=reference.qualname, init_signature=reference.init_signature, run_name=run.name, node_id=node.id,
         operator=node.operator, problem_file=problem_path.name, problem_hash=problem.hash,
         device=result.get("device", ""), versions=versions or "versions unknown",
         timing_method=result.get("timing_method", ""), platform=run.platform, evidence=evidence,

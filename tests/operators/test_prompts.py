@@ -4,6 +4,7 @@ and the markdown stored beside a node."""
 from __future__ import annotations
 
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -18,50 +19,15 @@ from kernelevolve.operators.prompts import (
     TRIMMED,
     build_messages,
     excerpts,
-    reference_signatures,
     render_prompt_markdown,
     render_template,
 )
-from kernelevolve.problem import DEFAULT_TOLERANCES, Problem, Shape
+from kernelevolve.problem import load_problem
 from kernelevolve.search.graph import Graph, NodeView
+from tests.reference_layouts import FORWARD_BODY, GATE_BODY, INIT_SIGNATURE, LAYOUTS, write_layout
 
-REFERENCE = '''\
-import torch
-import torch.nn as nn
-
-
-class Model(nn.Module):
-    def __init__(self, dim: int = -1, scale: float = 1.0):
-        super().__init__()
-        self.dim, self.scale = dim, scale
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(x * self.scale, dim=self.dim)
-
-
-SHAPES = {"rows4096": {"rows": 4096, "cols": 1024}}
-CHECK_SHAPES = {"ragged": {"rows": 5, "cols": 123}}
-
-
-def get_inputs(rows=4096, cols=1024):
-    return [torch.randn(rows, cols)]
-
-
-def get_init_inputs():
-    return [-1, 1.0]
-'''
-PROBLEM = Problem(
-    path=Path("row_softmax/problem.py"),
-    source=REFERENCE,
-    hash="p",
-    shapes=[
-        Shape("rows4096", {"rows": 4096, "cols": 1024}, timed=True),
-        Shape("ragged", {"rows": 5, "cols": 123}, timed=False),
-    ],
-    tolerances=dict(DEFAULT_TOLERANCES),
-    allow_tf32=False,
-    trials=3,
-)
+PROBLEM = load_problem(Path(__file__).with_name("data") / "softmax_problem.py")
+REFERENCE = PROBLEM.source
 PARENT_SOURCE = "import triton\n\n@triton.jit\ndef softmax_kernel(x_ptr, n_cols):\n    offs = tl.arange(0, n_cols)\n"
 COMPILE_ERROR_FAILURE = Failure(shape="rows4096", trial=0, error_class="InterpreterError",
                                 message="ValueError(\"arange's arguments must be of type tl.constexpr\")",
@@ -183,15 +149,6 @@ def test_real_knowledge_base_fits_the_default_budgets():
     assert TRIMMED not in prompt[prompt.index("# Constraints") :]
 
 
-def test_reference_signatures_of_a_paper_format_problem():
-    source = "class PytorchModel(nn.Module):\n    def forward(self, a, b, *, eps=1e-6):\n        return a\n"
-    assert reference_signatures(source) == {
-        "class": "PytorchModel",
-        "__init__": "def __init__(self)",
-        "forward": "def forward(self, a, b, *, eps=1e-06)",
-    }
-
-
 def test_prompt_markdown_names_each_role():
     ctx = context(broken_parent())
     markdown = render_prompt_markdown(build_messages(ctx, diagnose(ctx), [GUIDANCE], [CONSTRAINT]))
@@ -203,3 +160,19 @@ def test_prompt_markdown_names_each_role():
 def test_a_template_value_left_out_raises():
     with pytest.raises(UndefinedError):
         render_template("user.j2", {})
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_the_prompt_shows_the_reference_wherever_it_is_defined(layout, tmp_path, isolated_imports):
+    problem = load_problem(write_layout(layout, tmp_path, isolated_imports))
+    ctx = ExpansionContext(problem, None, Graph([]), "interpreter", random.Random(0))
+    prompt = build_messages(ctx, diagnose(ctx), [], [CONSTRAINT])[1].content
+    assert problem.source.strip() in prompt
+    assert FORWARD_BODY in prompt and GATE_BODY in prompt
+    assert re.search(r"^EPS = 1e-0?6$", prompt, re.M)
+    assert f"constructor `{INIT_SIGNATURE}`, built as `Model(64, 0.25)` from `get_init_inputs()` (hidden=64, alpha=0.25)" in prompt
+    assert f"whose constructor is `{INIT_SIGNATURE}`" in prompt and "whose forward is `def forward(self, x, idx)`" in prompt
+    assert "its inputs, for shape `rows4096` (values as seed 0 draws them for shape `rows4096`)" in prompt
+    assert "  - `x`: float32 [4096, 64]; floating: the harness redraws it each trial" in prompt
+    assert "  - `idx`: int64 [4096]; integers in [1, 4095], sorted along the last dimension" in prompt
+    assert "Not shown in full" not in prompt

@@ -15,30 +15,14 @@ from kernelevolve.operators.base import ExpansionContext
 from kernelevolve.operators.context import CHANGE_TAG
 from kernelevolve.operators.reply import NO_CODE, parse_reply
 from kernelevolve.operators.universal import UniversalOperator, reference_operators
-from kernelevolve.problem import DEFAULT_TOLERANCES, Problem, Shape
+from kernelevolve.problem import load_problem
+from kernelevolve.reference import describe_reference
 from kernelevolve.search.graph import Graph, NodeView
 from tests.llm.fake_servers import OpenAIServer, Reply, isolate_llm_env
 from tests.llm.fake_servers import Status as HTTPStatus
 
-REFERENCE = '''\
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
-
-
-class Model(nn.Module):
-    def forward(self, x):
-        return F.gelu(x + 1.0)
-
-
-SHAPES = {"n65536": {"n": 65536}}
-
-
-def get_inputs(n=65536):
-    return [torch.randn(n)]
-'''
-PROBLEM = Problem(Path("gelu/problem.py"), REFERENCE, "p", [Shape("n65536", {"n": 65536}, True)],
-                  dict(DEFAULT_TOLERANCES), allow_tf32=False, trials=3)
+PROBLEM = load_problem(Path(__file__).with_name("data") / "gelu_problem.py")
+REFERENCE = PROBLEM.source
 KERNEL = '''\
 import torch
 import torch.nn as nn
@@ -150,7 +134,7 @@ def test_an_llm_error_propagates(server, operator):
 def test_reference_operators_are_the_torch_calls_in_order():
     source = "class Model:\n    def forward(self, x):\n        y = torch.matmul(x, x)\n        return F.relu(y).sum() + nn.functional.gelu(y)\n"
     assert reference_operators(source) == ["torch.matmul", "F.relu", "nn.functional.gelu"]
-    assert reference_operators(REFERENCE) == ["F.gelu"]
+    assert reference_operators(describe_reference(PROBLEM).model_source) == ["F.gelu"]
 
 
 # --- reading replies ------------------------------------------------------------------------------

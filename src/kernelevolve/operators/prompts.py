@@ -4,7 +4,6 @@ budget of characters."""
 
 from __future__ import annotations
 
-import ast
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from kernelevolve.knowledge import Document
 from kernelevolve.llm import Message
 from kernelevolve.operators.base import ExpansionContext
 from kernelevolve.problem import Problem
+from kernelevolve.reference import describe_reference
 
 if TYPE_CHECKING:  # context renders its diagnosis with the templates here
     from kernelevolve.operators.context import Diagnosis
@@ -25,7 +25,6 @@ KNOWLEDGE_CHARS = 12_000  # retrieved documents, all together
 CONSTRAINTS_CHARS = 16_000  # the constraints/ documents, all together (~11 kB shipped)
 MIN_EXCERPT_CHARS = 400  # a document that would get less is left out, not shown as a stub
 TRIMMED = "\n\n[… trimmed]"
-REFERENCE_CLASSES = ("Model", "PytorchModel")
 _HEADING = re.compile(r"^#{1,4} ")
 
 PLATFORM_NOTES = {
@@ -86,14 +85,15 @@ def build_messages(
     diagnosis, knowledge, constraints, output format) for one expansion."""
     constraint_paths = {d.path for d in constraints_docs}
     retrieved = [d for d in knowledge_docs if d.path not in constraint_paths]  # shown once, below
-    signatures = reference_signatures(ctx.problem.source)
+    reference = describe_reference(ctx.problem)
     parent = ctx.parent
     values = {
         "platform_note": PLATFORM_NOTES.get(ctx.platform, f"platform `{ctx.platform}`"),
         "aim": diagnosis.aim(),
         "problem_name": ctx.problem.name,
-        "reference_class": signatures["class"],
-        "reference_source": ctx.problem.source,
+        "problem_file": ctx.problem.path.name,
+        "problem_source": ctx.problem.source,
+        "reference": reference,
         "shapes": ctx.problem.shapes,
         "tolerances": tolerance_rows(ctx.problem),
         "allow_tf32": ctx.problem.allow_tf32,
@@ -102,8 +102,8 @@ def build_messages(
         "diagnosis": diagnosis.render(),
         "knowledge": excerpts(retrieved, knowledge_chars),
         "constraints": excerpts(constraints_docs, constraints_chars),
-        "init_signature": signatures["__init__"],
-        "forward_signature": signatures["forward"],
+        "init_signature": reference.init_signature,
+        "forward_signature": reference.forward_signature,
     }
     return [
         Message("system", render_template("system.j2", values)),
@@ -141,23 +141,6 @@ def excerpts(docs: list[Document], budget: int) -> list[Excerpt]:
 def tolerance_rows(problem: Problem) -> list[tuple[str, tuple[float, float]]]:
     """(dtype, (atol, rtol)) as the harness applies them: float32 reads the TF32 pair when allowed."""
     return [(dtype, problem.tolerance(dtype)) for dtype in problem.tolerances if dtype != "float32_tf32"]
-
-
-def reference_signatures(source: str) -> dict[str, str]:
-    """The reference class's name and its ``__init__`` / ``forward`` signatures, as source text."""
-    found = {"class": "Model", "__init__": "def __init__(self)", "forward": "def forward(self, ...)"}
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError):
-        return found
-    cls = next((n for n in tree.body if isinstance(n, ast.ClassDef) and n.name in REFERENCE_CLASSES), None)
-    if cls is None:
-        return found
-    found["class"] = cls.name
-    for node in cls.body:
-        if isinstance(node, ast.FunctionDef) and node.name in ("__init__", "forward"):
-            found[node.name] = f"def {node.name}({ast.unparse(node.args)})"
-    return found
 
 
 def _as_markdown(doc: Document) -> str:

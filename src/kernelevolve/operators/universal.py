@@ -12,12 +12,9 @@ from kernelevolve.knowledge import KnowledgeBase, build_query
 from kernelevolve.llm import Completion, Message
 from kernelevolve.operators.base import ExpansionContext, Proposal
 from kernelevolve.operators.context import diagnose
-from kernelevolve.operators.prompts import (
-    REFERENCE_CLASSES,
-    build_messages,
-    render_prompt_markdown,
-)
+from kernelevolve.operators.prompts import build_messages, render_prompt_markdown
 from kernelevolve.operators.reply import parse_reply
+from kernelevolve.reference import describe_reference
 
 # Module prefixes under which the reference's calls name PyTorch operators.
 TORCH_NAMESPACES = ("torch", "F", "nn", "nn.functional", "torch.nn", "torch.nn.functional")
@@ -53,7 +50,7 @@ class UniversalOperator:
 
     def propose(self, ctx: ExpansionContext) -> Proposal:
         diagnosis = diagnose(ctx)
-        query = build_query(diagnosis.query_terms(), reference_operators(ctx.problem.source), ctx.platform)
+        query = build_query(diagnosis.query_terms(), reference_operators(describe_reference(ctx.problem).model_source), ctx.platform)
         docs = self.knowledge.search(query, ctx.platform, k=self.knowledge_k)
         messages = build_messages(ctx, diagnosis, docs, self.knowledge.constraints())
         completion = self.llm.complete(messages, ctx.rng, max_tokens=self.max_tokens, temperature=self.temperature)
@@ -84,16 +81,15 @@ class UniversalOperator:
         )
 
 
-def reference_operators(source: str) -> list[str]:
-    """The PyTorch operators the reference model calls (``torch.softmax``, ``F.gelu``, ``nn.Linear`` …),
-    in order of first use: they steer retrieval towards the matching guidance and samples. Input
-    generation (``torch.randn`` in ``get_inputs``) is left out when the model class can be found."""
+def reference_operators(model_source: str) -> list[str]:
+    """The PyTorch operators the reference model's code calls (``torch.softmax``, ``F.gelu``,
+    ``nn.Linear`` …), in order of first use: they steer retrieval towards the matching guidance and
+    samples. ``model_source`` is the model's code without input generation (``ReferenceFacts.model_source``)."""
     try:
-        tree = ast.parse(source)
+        tree = ast.parse(model_source)
     except (SyntaxError, ValueError):
         return []
-    model = next((n for n in tree.body if isinstance(n, ast.ClassDef) and n.name in REFERENCE_CLASSES), tree)
-    calls = [n for n in ast.walk(model) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)]
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)]
     calls.sort(key=lambda n: (n.lineno, n.col_offset))
     names = [ast.unparse(call.func) for call in calls]
     return list(dict.fromkeys(n for n in names if n.rpartition(".")[0] in TORCH_NAMESPACES))

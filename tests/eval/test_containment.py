@@ -322,19 +322,27 @@ def test_files_outside_scratch_are_not_written(problem, sandboxed, unconfined, t
             t.unlink(missing_ok=True)
 
 
-def test_killing_the_cli_kills_its_workers(tmp_path):
-    name = marker()
+def hanging_cli(tmp_path: Path, name: str) -> subprocess.Popen:
+    """``kernelevolve eval`` on a candidate that spins forever, once the candidate is running."""
     kernel = tmp_path / "hang.py"
     kernel.write_text(candidate("name_me({name!r})\nwhile True:\n    pass", name=name))
     env = {**os.environ, "KERNELEVOLVE_CACHE": str(tmp_path / "cache")}
     cli = subprocess.Popen([sys.executable, "-m", "kernelevolve.cli", "eval", str(PROBLEM), str(kernel),
                             "--platform", "interpreter", "--timeout", "120"],
-                           env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                           env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not processes_named(name):
+        if time.monotonic() > deadline:
+            cli.kill()
+            raise AssertionError("the hanging candidate never started")
+        time.sleep(0.2)
+    return cli
+
+
+def test_killing_the_cli_kills_its_workers(tmp_path):
+    name = marker()
+    cli = hanging_cli(tmp_path, name)
     try:
-        deadline = time.monotonic() + 60
-        while not processes_named(name):
-            assert time.monotonic() < deadline, "the hanging candidate never started"
-            time.sleep(0.2)
         cli.kill()
         cli.wait(10)
         assert gone(name)
@@ -371,17 +379,8 @@ def test_gpu_candidate_is_judged_and_timed_inside_the_strict_sandbox(tmp_path):
 
 def test_ctrl_c_says_what_it_interrupted_and_stops_the_workers(tmp_path):
     name = marker()
-    kernel = tmp_path / "hang.py"
-    kernel.write_text(candidate("name_me({name!r})\nwhile True:\n    pass", name=name))
-    env = {**os.environ, "KERNELEVOLVE_CACHE": str(tmp_path / "cache")}
-    cli = subprocess.Popen([sys.executable, "-m", "kernelevolve.cli", "eval", str(PROBLEM), str(kernel),
-                            "--platform", "interpreter", "--timeout", "120"],
-                           env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    cli = hanging_cli(tmp_path, name)
     try:
-        deadline = time.monotonic() + 60
-        while not processes_named(name):
-            assert time.monotonic() < deadline, "the hanging candidate never started"
-            time.sleep(0.2)
         cli.send_signal(signal.SIGINT)
         _, stderr = cli.communicate(timeout=30)
         assert cli.returncode == 130

@@ -12,20 +12,24 @@ ROOT = Path(__file__).resolve().parents[1]
 EVAL = ROOT / "tests" / "eval"
 
 
-def run_eval(tmp_path, kernel, *extra):
+def run_eval(tmp_path, kernel, *extra, problem=EVAL / "problems" / "scale_add.py"):
     # PYTHONPATH: the command must run this checkout's code, not whichever copy is installed
     env = dict(os.environ, OPENAI_API_KEY="sk-cli-test-99887766", KERNELEVOLVE_CACHE=str(tmp_path / "cache"),
                PYTHONPATH=str(ROOT / "src"))
     return subprocess.run(
-        [sys.executable, "-m", "kernelevolve.cli", "eval", str(EVAL / "problems" / "scale_add.py"),
+        [sys.executable, "-m", "kernelevolve.cli", "eval", str(problem),
          str(EVAL / "kernels" / kernel), "--platform", "interpreter", "--timeout", "20", *extra],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
     )
 
 
-def test_json_contract_and_exit_codes(tmp_path):
+def test_json_contract_and_exit_codes(tmp_path, tmp_path_factory):
     (tmp_path / "notes.txt").write_text("mine")
-    good = run_eval(tmp_path, "correct_scale_add.py", "--json")
+    # a problem that prints at import, from Python and from C: stdout still holds only the JSON object
+    noisy = tmp_path_factory.mktemp("noisy") / "scale_add.py"
+    noisy.write_text("import os\nprint('hello from the problem')\nos.write(1, b'raw bytes on fd 1\\n')\n"
+                     + (EVAL / "problems" / "scale_add.py").read_text())
+    good = run_eval(tmp_path, "correct_scale_add.py", "--json", problem=noisy)
     bad = run_eval(tmp_path, "secret_read.py", "--json")
     assert good.returncode == 0, good.stderr
     assert bad.returncode == 1
@@ -35,6 +39,7 @@ def test_json_contract_and_exit_codes(tmp_path):
         assert payload["platform"] == "interpreter" and payload["speedup"] is None
         assert "sk-cli-test-99887766" not in proc.stdout + proc.stderr
     assert json.loads(good.stdout)["status"] == "ok"
+    assert "hello from the problem" in good.stderr and "raw bytes on fd 1" in good.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "notes.txt"]
 
 

@@ -11,6 +11,11 @@ import sys
 import time
 from pathlib import Path
 
+from typer.testing import CliRunner
+
+from kernelevolve.cli import app
+from kernelevolve.store import open_store
+
 ROOT = Path(__file__).resolve().parents[1]
 PROBLEM = ROOT / "tests" / "eval" / "problems" / "scale_add.py"
 SEED = ROOT / "tests" / "search" / "data" / "seed_scale_add.py"
@@ -64,17 +69,21 @@ def test_kill_9_then_the_same_command_finishes_the_run(tmp_path):
     assert check.returncode == 0 and json.loads(check.stdout)["correct"] is True
 
 
-def test_without_seed_or_llm_it_says_what_it_needs(tmp_path):
-    env = {k: v for k, v in env_for(tmp_path).items() if k != "KERNELEVOLVE_LLM"}
-    proc = subprocess.run(cli("optimize", PROBLEM, "--platform", "interpreter"), cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2
-    assert "--seed" in proc.stderr and "--llm" in proc.stderr
+def test_without_seed_or_llm_it_says_what_it_needs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("KERNELEVOLVE_LLM", raising=False)
+    done = CliRunner().invoke(app, ["optimize", str(PROBLEM), "--platform", "interpreter"])
+    assert done.exit_code == 2
+    assert "--seed" in done.stderr and "--llm" in done.stderr
 
 
-def test_unknown_run_lists_the_runs_there(tmp_path):
-    proc = subprocess.run(cli("show", "nope"), cwd=tmp_path, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2 and "no run named 'nope'" in proc.stderr
+def test_unknown_run_lists_the_runs_there(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("KERNELEVOLVE_STORE", raising=False)
+    with open_store() as store:
+        store.ensure_run("softmax", "softmax.py", "0" * 64, "interpreter", {})
+    done = CliRunner().invoke(app, ["show", "nope"])
+    assert done.exit_code == 2 and "no run named 'nope'" in done.stderr and "runs there: softmax" in done.stderr
 
 
 def test_a_seed_leaving_outputs_unwritten_is_recorded_and_the_run_goes_on(tmp_path):

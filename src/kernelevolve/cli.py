@@ -1,24 +1,74 @@
-"""The ``kernelevolve`` command: parsing and display only; the work lives in the library."""
+"""The ``kernelevolve`` command: parsing and display only; the work lives in the library.
+
+Every failure ends here as one sentence on stderr and an exit code (``EXIT_CODES``); a failure
+the library did not name is a bug, reported as one, its traceback kept in a file. ``--debug`` or
+``KERNELEVOLVE_DEBUG=1`` prints tracebacks instead. Text that comes from users, candidates, LLMs
+or the file system is escaped before rich renders it: a ``[`` in it is text, not markup.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
+import tempfile
+import traceback
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Optional
 
+import click
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from typer.core import TyperGroup
+
+from kernelevolve.config import DEBUG_ENV, debug_from_env
+
+EXIT_FAILED = 1  # the verdict is "not correct", or a run has no correct kernel
+EXIT_USAGE = 2  # the command line, a file or the store named is wrong: the message says what to do
+EXIT_BUG = 70  # kernelevolve itself failed (EX_SOFTWARE): a bug to report
+EXIT_INTERRUPTED = 130  # Ctrl-C
+EXIT_CODES = (f"Exit codes: 0 success; {EXIT_FAILED} a candidate is not correct, or a run has no correct kernel; "
+              f"{EXIT_USAGE} a usage error (bad option, file, store or run name); {EXIT_BUG} an internal error "
+              f"(a bug); {EXIT_INTERRUPTED} interrupted. --debug (or {DEBUG_ENV}=1) prints the traceback of any "
+              "failure.")
+ISSUES_URL = "https://github.com/kernelevolve/kernelevolve/issues"
+
+
+class _OneErrorPath(TyperGroup):
+    """Runs every command; what it raises that is not already an exit becomes one."""
+
+    def invoke(self, ctx: click.Context):  # type: ignore[no-untyped-def]
+        from kernelevolve.store import StoreError
+
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except StoreError as exc:  # met after opening (a file damaged past its header): still the store's word
+            fail(str(exc))
+        except KeyboardInterrupt:
+            _print_traceback()
+            err.print("interrupted")
+            raise typer.Exit(EXIT_INTERRUPTED)
+        except Exception:
+            report_bug()
+
 
 app = typer.Typer(
+    cls=_OneErrorPath,
     add_completion=False,
     no_args_is_help=True,
+    pretty_exceptions_enable=False,
     help="Search for Triton kernels that are correct and faster than PyTorch.",
+    epilog=EXIT_CODES,
 )
 err = Console(stderr=True)
 out = Console()
+_debug = debug_from_env()
 
 PlatformOpt = typer.Option("auto", "--platform", help="auto, cuda, rocm or interpreter (CPU, correctness only).")
 SandboxOpt = typer.Option("best-effort", "--sandbox", help="strict (refuse to run a candidate unconfined), "
@@ -26,16 +76,101 @@ SandboxOpt = typer.Option("best-effort", "--sandbox", help="strict (refuse to ru
                           "or off (no OS sandbox; every result says so).")
 
 
-@app.callback()
-def main() -> None:
+@app.callback(epilog=EXIT_CODES)
+def main(debug: bool = typer.Option(False, "--debug", help=f"Print the traceback of any failure "
+                                    f"(also {DEBUG_ENV}=1).")) -> None:
     """Search for Triton kernels that are correct and faster than PyTorch."""
+    global _debug
+    _debug = debug or debug_from_env()
 
 
-def fail(message: str, hint: str = "", code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {escape(message)}")
+def fail(message: str, hint: str = "", code: int = EXIT_USAGE) -> None:
+    _print_traceback()
+    # soft_wrap: the terminal wraps the sentence; paths in it stay whole for copying
+    err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     if hint:
-        err.print(f"  {escape(hint)}")
+        err.print(f"  {escape(hint)}", soft_wrap=True)
     raise typer.Exit(code)
+
+
+def report_bug() -> None:
+    """An exception no part of kernelevolve named: say so, keep the traceback, and how to report it."""
+    kind, exc, _ = sys.exc_info()
+    if _debug:
+        _print_traceback()
+    else:
+        with tempfile.NamedTemporaryFile("w", prefix="kernelevolve-error-", suffix=".log", delete=False) as log:
+            traceback.print_exc(file=log)
+        name = kind.__name__ if kind else "error"
+        err.print(f"[bold red]internal error:[/] {escape(f'{name}: {exc}')}", soft_wrap=True)
+        err.print(f"  this is a bug in kernelevolve: the traceback is in {escape(log.name)}; please report it "
+                  f"with that file at {ISSUES_URL} (--debug prints it here)", soft_wrap=True)
+    raise typer.Exit(EXIT_BUG)
+
+
+def _print_traceback() -> None:
+    if _debug and sys.exc_info()[0] is not None:
+        err.print(traceback.format_exc(), markup=False, highlight=False)
+
+
+def source_file(path: Path, what: str) -> str:
+    """The text of a file the user named (a problem, a kernel), or one sentence saying why not."""
+    from kernelevolve.operators.reply import MAX_KERNEL_CHARS
+
+    if path.is_dir():
+        fail(f"the {what} {path} is a directory: name the .py file in it")
+    if not path.is_file():
+        fail(f"{what} not found: {path}")
+    if path.stat().st_size > MAX_KERNEL_CHARS * 4:
+        fail(f"the {what} {path} has {path.stat().st_size:,} bytes: kernelevolve reads kernels of up to "
+             f"{MAX_KERNEL_CHARS:,} characters")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"cannot read the {what} {path}: {exc}")
+    if len(text) > MAX_KERNEL_CHARS:
+        fail(f"the {what} {path} has {len(text):,} characters: kernelevolve reads kernels of up to "
+             f"{MAX_KERNEL_CHARS:,}")
+    return text
+
+
+def output_file(path: Path, flag: str = "--out") -> Path:
+    """``path`` if a file can be written there, checked before any work: not a directory, and in one."""
+    if path.is_dir():
+        fail(f"{flag} {path} is a directory: give a file name, such as {path / 'kernel.py'}")
+    if not path.parent.is_dir():
+        fail(f"{flag} {path}: the directory {path.parent} does not exist; create it, or choose another path")
+    return path
+
+
+def write_output(path: Path, text: str) -> None:
+    try:
+        path.write_text(text)
+    except OSError as exc:
+        fail(f"cannot write {path}: {exc.strerror or exc}")
+    out.print(f"wrote {escape(str(path))}")
+
+
+@contextlib.contextmanager
+def stdout_for_json_only() -> Iterator[None]:
+    """Send whatever is printed meanwhile (a problem's module printing at import, a library's
+    chatter, Python or C) to stderr, so that stdout carries only the JSON object written after."""
+    sys.stdout.flush()
+    try:
+        real_stdout = sys.stdout.fileno() == 1
+    except (AttributeError, OSError, ValueError):  # a stream without a descriptor (tests, pipes in-process)
+        real_stdout = False
+    saved = os.dup(1) if real_stdout else None
+    try:
+        if saved is not None:
+            os.dup2(2, 1)
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stderr.flush()
+        if saved is not None:
+            os.dup2(saved, 1)
+            os.close(saved)
 
 
 @app.command("eval")
@@ -53,21 +188,22 @@ def eval_command(
     from kernelevolve.platform import PlatformError, detect
     from kernelevolve.problem import ProblemError, load_problem
 
-    try:
-        source = kernel.read_text()
-    except OSError as exc:
-        fail(f"cannot read the kernel file: {exc}")
+    if problem.is_dir():
+        fail(f"the problem file {problem} is a directory: name the .py file in it")
+    source = source_file(kernel, "kernel file")
     doing = f"loading {problem}"
     try:
-        target = detect(platform)
-        prob = load_problem(problem, timeout_s=timeout)
-        with Harness(target, timeout_s=timeout, sandbox=sandbox) as harness:
-            if not as_json:
-                err.print(f"evaluating [bold]{kernel}[/] on [bold]{prob.name}[/] ({target.name}) …")
-            doing = f"evaluating {kernel} on {prob.name}"
-            result = harness.evaluate(prob, source)
+        with stdout_for_json_only() if as_json else contextlib.nullcontext():
+            target = detect(platform)
+            prob = load_problem(problem, timeout_s=timeout)
+            with Harness(target, timeout_s=timeout, sandbox=sandbox) as harness:
+                if not as_json:
+                    err.print(f"evaluating [bold]{escape(str(kernel))}[/] on [bold]{escape(prob.name)}[/] "
+                              f"({target.name}) …")
+                doing = f"evaluating {kernel} on {prob.name}"
+                result = harness.evaluate(prob, source)
     except KeyboardInterrupt:
-        fail(f"interrupted while {doing}; its workers were stopped", code=130)
+        fail(f"interrupted while {doing}; its workers were stopped", code=EXIT_INTERRUPTED)
     except (PlatformError, ProblemError, ValueError) as exc:
         fail(str(exc))
     except HarnessError as exc:
@@ -79,15 +215,15 @@ def eval_command(
         sys.stdout.write(json.dumps(payload) + "\n")
     else:
         show_result(result)
-    raise typer.Exit(0 if result.correct else 1)
+    raise typer.Exit(0 if result.correct else EXIT_FAILED)
 
 
 def show_result(result) -> None:
     colour = "green" if result.correct else "red"
-    out.print(f"[bold {colour}]{result.status.value}[/]: {result.reason}")
+    out.print(f"[bold {colour}]{result.status.value}[/]: {escape(result.reason)}")
     if result.device:
         versions = ", ".join(f"{k} {v}" for k, v in result.versions.items())
-        out.print(f"platform {result.platform} on {result.device} ({versions})")
+        out.print(f"platform {result.platform} on {escape(f'{result.device} ({versions})')}")
     if result.cases:
         shapes: dict[str, list] = {}
         for case in result.cases:
@@ -97,7 +233,7 @@ def show_result(result) -> None:
             table.add_column(col)
         for shape, cases in shapes.items():
             ok = all(c.correct for c in cases)
-            table.add_row(shape, str(len(cases)), ", ".join(c.distribution for c in cases),
+            table.add_row(escape(shape), str(len(cases)), escape(", ".join(c.distribution for c in cases)),
                           "[green]correct[/]" if ok else "[red]wrong[/]")
         out.print(table)
     if result.timings:
@@ -105,16 +241,17 @@ def show_result(result) -> None:
         for col in ("shape", "candidate ms", "eager ms", "compile ms", "vs compile", "vs eager", "GB/s", "TFLOP/s"):
             table.add_column(col, justify="right")
         for t in result.timings:
-            table.add_row(t.shape, f"{t.candidate_ms:.4f}", _num(t.eager_ms, 4), _num(t.compile_ms, 4),
+            table.add_row(escape(t.shape), f"{t.candidate_ms:.4f}", _num(t.eager_ms, 4), _num(t.compile_ms, 4),
                           _ratio(t.speedup), _ratio(t.speedup_eager), _num(t.gbps, 0), _num(t.tflops, 1))
         out.print(table)
         out.print(f"speedup over torch.compile (geometric mean): [bold]{_ratio(result.speedup)}[/]")
     elif result.correct and result.platform == "interpreter":
         out.print("no timing on the interpreter: it proves correctness, not speed")
     if result.skipped_shapes:
-        out.print(f"[yellow]not checked on the interpreter (inputs too large): {', '.join(result.skipped_shapes)}[/]")
+        out.print(f"[yellow]not checked on the interpreter (inputs too large): "
+                  f"{escape(', '.join(result.skipped_shapes))}[/]")
     for flag in result.flags:
-        out.print(f"[yellow]{flag}[/]")
+        out.print(f"[yellow]{escape(flag)}[/]")
     if not result.correct and result.log_tail.strip():
         out.print("[dim]last lines the candidate printed:[/]")
         out.print(result.log_tail.strip()[-1500:], markup=False, highlight=False)
@@ -184,17 +321,18 @@ def optimize(
             max_seconds=max_seconds, stall_steps=stall, target_score=target, timeout=timeout,
             llm_fraction=llm_fraction, knowledge=knowledge, sandbox=sandbox,
         )
+        if config.problem.is_dir():
+            fail(f"the problem file {config.problem} is a directory: name the .py file in it")
         for path in config.seeds:
-            if not path.is_file():
-                fail(f"seed kernel not found: {path}")
+            source_file(path, "seed kernel")
         prepared = plan(config)
     except ValidationError as exc:
         fail("; ".join(f"--{'-'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()))
     except (SearchError, ProblemError, PlatformError, StoreError, LLMError) as exc:
         fail(str(exc))
-    err.print(f"[bold]{prepared.problem.name}[/] on {prepared.platform.name} ({config.executor} executor): "
-              f"{prepared.operator_note}; policy {config.policy}; store {prepared.store.display_url}, "
-              f"objects {prepared.store.objects.root}")
+    err.print(f"[bold]{escape(prepared.problem.name)}[/] on {prepared.platform.name} ({config.executor} executor): "
+              + escape(f"{prepared.operator_note}; policy {config.policy}; store {prepared.store.display_url}, "
+                       f"objects {prepared.store.objects.root}"))
     from kernelevolve.search.progress import LiveView
 
     if isinstance(prepared.evaluator, Harness):
@@ -209,26 +347,27 @@ def optimize(
             outcome = execute(prepared, on_progress=view.update)
     except KeyboardInterrupt:
         err.print("interrupted: run the same command again to resume")
-        raise typer.Exit(130)
+        raise typer.Exit(EXIT_INTERRUPTED)
     except (SearchError, StoreError, LLMError) as exc:
         fail(str(exc), "fix the cause and run the same command again to resume")
     finally:
         prepared.close()
     best = outcome.best
-    out.print(f"run [bold]{outcome.run.name}[/]: {outcome.nodes} nodes; stopped on {outcome.stop_reason}")
+    out.print(f"run [bold]{escape(outcome.run.name)}[/]: {outcome.nodes} nodes; "
+              f"stopped on {escape(outcome.stop_reason)}")
     if best is None:
         out.print("[red]no correct kernel yet[/]")
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FAILED)
     score = "n/a (interpreter: correctness only)" if prepared.platform.name == "interpreter" else f"{best.score:.2f}x"
-    out.print(f"best: node {best.id} ({best.operator}), speedup over torch.compile {score}")
-    out.print(f"  {best.kernel_path}")
+    out.print(f"best: node {best.id} ({escape(best.operator)}), speedup over torch.compile {score}")
+    out.print(f"  {escape(str(best.kernel_path))}")
 
 
 @app.command()
 def runs(store: Optional[str] = StoreOpt, objects: Optional[Path] = ObjectsOpt,
          as_json: bool = typer.Option(False, "--json")) -> None:
     """List the runs in a store."""
-    with _open(store, objects) as st:
+    with _open_existing(store, objects) as st:
         summaries = st.list_runs()
     if as_json:
         sys.stdout.write(json.dumps([_run_json(s.run) | {"nodes": s.node_count, "buggy": s.buggy_count,
@@ -238,7 +377,8 @@ def runs(store: Optional[str] = StoreOpt, objects: Optional[Path] = ObjectsOpt,
     for col in ("run", "problem", "platform", "status", "nodes", "buggy", "best score", "updated"):
         table.add_column(col)
     for s in summaries:
-        table.add_row(s.run.name, Path(s.run.problem_path).name, s.run.platform, s.run.status, str(s.node_count),
+        table.add_row(escape(s.run.name), escape(Path(s.run.problem_path).name), s.run.platform, s.run.status,
+                      str(s.node_count),
                       str(s.buggy_count), _num(s.best_score, 3), s.run.updated_at.strftime("%Y-%m-%d %H:%M"))
     out.print(table)
 
@@ -246,57 +386,80 @@ def runs(store: Optional[str] = StoreOpt, objects: Optional[Path] = ObjectsOpt,
 @app.command()
 def show(run: str, store: Optional[str] = StoreOpt, objects: Optional[Path] = ObjectsOpt,
          as_json: bool = typer.Option(False, "--json")) -> None:
-    """A run's nodes and its best kernel."""
-    with _open(store, objects) as st:
+    """A run's nodes and its best kernel; nodes whose files are gone are marked."""
+    with _open_existing(store, objects) as st:
         record = _run(st, run)
         nodes = st.nodes(record.id)
         best = st.best(record.id)
+    missing = {n.id: [p.name for p in n.missing_files()] for n in nodes}
     if as_json:
-        payload = {"run": _run_json(record), "nodes": [_node_json(n) for n in nodes],
-                   "best": _node_json(best) if best else None}
+        payload = {"run": _run_json(record), "nodes": [_node_json(n) | {"missing_files": missing[n.id]} for n in nodes],
+                   "best": _node_json(best) | {"missing_files": missing[best.id]} if best else None}
         sys.stdout.write(json.dumps(payload) + "\n")
         return
-    table = Table(title=f"run {record.name} ({record.platform}, {record.status})")
+    table = Table(title=escape(f"run {record.name} ({record.platform}, {record.status})"))
     for col in ("id", "parent", "operator", "status", "score", "change"):
         table.add_column(col)
     for n in nodes:
-        table.add_row(str(n.id), str(n.parent_id or "-"), n.operator, n.status, f"{n.score:.3f}",
-                      str(n.tags.get("change", ""))[:60])
+        change = escape(str(n.tags.get("change", ""))[:60])
+        if missing[n.id]:
+            change = f"[red]files gone: {escape(', '.join(missing[n.id]))}[/] {change}"
+        table.add_row(str(n.id), str(n.parent_id or "-"), escape(n.operator), escape(n.status), f"{n.score:.3f}", change)
     out.print(table)
-    out.print(f"best: node {best.id}, score {best.score:.3f}: {best.kernel_path}" if best else "no correct kernel")
+    if best is None:
+        out.print("no correct kernel")
+        return
+    out.print(f"best: node {best.id}, score {best.score:.3f}: {escape(str(best.kernel_path))}")
+    gone = sum(1 for names in missing.values() if names)
+    if gone:
+        err.print(f"[yellow]warning:[/] {gone} of {len(nodes)} nodes have lost files under "
+                  f"{escape(str(st.objects.root))}: is this the object directory the run wrote (--objects)?")
 
 
-@app.command()
+# ignore_unknown_options: a negative NODE ("-5") reaches the int check below, not "No such option".
+@app.command(context_settings={"ignore_unknown_options": True})
 def lineage(run: str, node: int, store: Optional[str] = StoreOpt, objects: Optional[Path] = ObjectsOpt,
             as_json: bool = typer.Option(False, "--json")) -> None:
     """The chain of kernels from the run's root to NODE."""
-    with _open(store, objects) as st:
+    if node < 1:
+        fail(f"node ids are positive integers, not {node}", f"`kernelevolve show {run}` lists the run's nodes")
+    with _open_existing(store, objects) as st:
         record = _run(st, run)
         chain = st.lineage(node)
     if not chain or chain[-1].run_id != record.id:
-        fail(f"run {run} has no node {node}")
+        fail(f"run {run} has no node {node}", f"`kernelevolve show {run}` lists the run's nodes")
     if as_json:
         sys.stdout.write(json.dumps([_node_json(n) for n in chain]) + "\n")
         return
     for depth, n in enumerate(chain):
-        out.print(f"{'  ' * depth}{n.id} [{n.operator}] {n.status} score {n.score:.3f}  {n.tags.get('change', '')}")
+        out.print(f"{'  ' * depth}{n.id} " + escape(f"[{n.operator}] {n.status} score {n.score:.3f}  "
+                                                  f"{n.tags.get('change', '')}"))
 
 
 @app.command()
 def best(run: str, out_file: Path = typer.Option(..., "--out", help="Where to write the kernel."),
+         node_id: Optional[int] = typer.Option(None, "--node", help="Write this node's kernel instead of the best."),
          store: Optional[str] = StoreOpt, objects: Optional[Path] = ObjectsOpt) -> None:
-    """Write the run's best kernel as a standalone file."""
-    with _open(store, objects) as st:
+    """Write the run's best kernel (or --node's) as a standalone file."""
+    from kernelevolve.store import ObjectMissingError
+
+    output_file(out_file)
+    with _open_existing(store, objects) as st:
         record = _run(st, run)
-        node = st.best(record.id)
+        node = st.best(record.id) if node_id is None else st.node(node_id)
+        if node_id is not None and (node is None or node.run_id != record.id):
+            fail(f"run {run} has no node {node_id}", f"`kernelevolve show {run}` lists the run's nodes")
         if node is None:
-            fail(f"run {run} has no correct kernel yet")
-        source = st.read_source(node)
-    header = (f"# kernelevolve: best kernel of run {record.name!r} (node {node.id}, {node.operator}), "
-              f"score {node.score:.4g} on {record.platform}; problem {Path(record.problem_path).name} "
-              f"sha256 {record.problem_hash[:16]}\n")
-    out_file.write_text(header + source)
-    out.print(f"wrote {out_file}")
+            fail(f"run {run} has no correct kernel yet", code=EXIT_FAILED)
+        try:
+            st.require_files(node)
+            source = st.read_source(node)
+        except ObjectMissingError as exc:
+            fail(str(exc))
+    header = (f"# kernelevolve: {'best ' if node_id is None else ''}kernel of run {record.name!r} (node {node.id}, "
+              f"{node.operator}), score {node.score:.4g} on {record.platform}; problem "
+              f"{Path(record.problem_path).name} sha256 {record.problem_hash[:16]}\n")
+    write_output(out_file, header + source)
 
 
 @app.command()
@@ -325,6 +488,7 @@ def bench(
     from kernelevolve.llm import LLMError, resolve_specs
     from kernelevolve.platform import PlatformError, detect
     from kernelevolve.problem import ProblemError
+    from kernelevolve.store import StoreError
 
     command = "kernelevolve " + " ".join(sys.argv[1:])
     try:
@@ -334,17 +498,17 @@ def bench(
 
         def measured(rows) -> None:
             paths = suite_bench.save(suite_bench.report(rows, target, command, steps, planned), out_dir, stem)
-            err.print(f"saved {len(rows)}/{planned} operators to {paths[0]}")
+            err.print(escape(f"saved {len(rows)}/{planned} operators to {paths[0]}"))
 
         with _open(store, objects) as st:
             rows = suite_bench.run_suite(suite, target, st, steps, resolve_specs(llm or None), samples,
-                                         progress=lambda line: err.print(line), timeout=timeout, only=only,
+                                         progress=lambda line: err.print(escape(line)), timeout=timeout, only=only,
                                          measured=measured, search_seconds=search_seconds, sandbox=sandbox)
-    except (suite_bench.BenchError, PlatformError, ProblemError, HarnessError, LLMError) as exc:
+    except (suite_bench.BenchError, PlatformError, ProblemError, HarnessError, LLMError, StoreError) as exc:
         fail(str(exc))
     result = suite_bench.report(rows, target, command, steps, planned)
     for path in suite_bench.save(result, out_dir, stem):
-        out.print(f"wrote {path}")
+        out.print(f"wrote {escape(str(path))}")
     out.print(suite_bench.markdown(result), markup=False, highlight=False)
 
 
@@ -354,23 +518,29 @@ def export(run: str, out_file: Path = typer.Option(..., "--out", help="The modul
     """Write the run's best kernel as a drop-in module with shape-aware dispatch."""
     from kernelevolve.export import ExportError, export_run
     from kernelevolve.problem import ProblemError
+    from kernelevolve.store import StoreError
 
-    with _open(store, objects) as st:
+    output_file(out_file)
+    with _open_existing(store, objects) as st:
         try:
             text = export_run(st, run)
-        except (ExportError, ProblemError) as exc:
+        except (ExportError, ProblemError, StoreError) as exc:
             fail(str(exc))
-    out_file.write_text(text)
-    out.print(f"wrote {out_file}")
+    write_output(out_file, text)
 
 
-def _open(url: Optional[str], objects: Optional[Path]):
+def _open(url: Optional[str], objects: Optional[Path], read_only: bool = False):
     from kernelevolve.store import StoreError, open_store
 
     try:
-        return open_store(url, objects=objects)
+        return open_store(url, objects=objects, read_only=read_only)
     except StoreError as exc:
         fail(str(exc))
+
+
+def _open_existing(url: Optional[str], objects: Optional[Path]):
+    """The store as it is, for commands that only read: never created, migrated or bound."""
+    return _open(url, objects, read_only=True)
 
 
 def _run(st, name: str):

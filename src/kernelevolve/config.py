@@ -1,4 +1,5 @@
-"""Typed configuration of an ``optimize`` run: every CLI flag maps to one field here."""
+"""Typed configuration of an ``optimize`` run (every CLI flag maps to one field here), and the
+environment switches the CLI itself reads."""
 
 from __future__ import annotations
 
@@ -7,6 +8,14 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, field_validator
 from sqlalchemy.engine import make_url
+
+
+DEBUG_ENV = "KERNELEVOLVE_DEBUG"
+
+
+def debug_from_env() -> bool:
+    """Whether ``KERNELEVOLVE_DEBUG`` asks for tracebacks (any value but '', 0, false, no, off)."""
+    return os.environ.get(DEBUG_ENV, "").strip().lower() not in ("", "0", "false", "no", "off")
 
 
 class OptimizeConfig(BaseModel):

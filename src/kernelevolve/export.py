@@ -27,10 +27,11 @@ class ExportError(Exception):
 def export_run(store: Store, run_name: str) -> str:
     run = store.get_run(run_name)
     if run is None:
-        raise ExportError(f"no run named {run_name!r} in {store.url}")
+        raise ExportError(f"no run named {run_name!r} in {store.display_url}")
     node = store.best(run.id)
     if node is None:
         raise ExportError(f"run {run_name!r} has no correct kernel to export")
+    store.require_files(node)
     problem_path = Path(run.problem_path)
     if not problem_path.is_file():
         raise ExportError(f"the run's problem file is gone: {problem_path}")

@@ -13,7 +13,7 @@ from kernelevolve.knowledge import KnowledgeBase
 from kernelevolve.llm import Ensemble, LLMRequestError
 from kernelevolve.operators.base import ExpansionContext
 from kernelevolve.operators.context import CHANGE_TAG
-from kernelevolve.operators.reply import NO_CODE, parse_reply
+from kernelevolve.operators.reply import MAX_KERNEL_CHARS, MAX_REPLY_CHARS, NO_CODE, parse_reply, stored_reply
 from kernelevolve.operators.universal import UniversalOperator, reference_operators
 from kernelevolve.problem import load_problem
 from kernelevolve.reference import describe_reference
@@ -196,3 +196,17 @@ def test_a_longer_fence_holds_a_shorter_one():
 def test_the_change_line_may_be_bold_and_code_lines_are_not_read_as_it():
     parsed = parse_reply(f"**Change:** fuse the bias add.\n```python\n# change: not this\n{KERNEL}```")
     assert parsed.change == "fuse the bias add."
+
+
+def test_a_runaway_reply_is_not_read_and_is_stored_cut():
+    reply = f"```python\n{KERNEL}```\n" + "x" * (MAX_REPLY_CHARS + 1)
+    parsed = parse_reply(reply)
+    assert parsed.source is None and "over the limit" in parsed.reason
+    kept = stored_reply(reply)
+    assert len(kept) < MAX_REPLY_CHARS + 200 and kept.rstrip().endswith("characters]")
+
+
+def test_a_kernel_over_the_size_limit_gives_no_source():
+    huge = KERNEL + "\n" + "# padding\n" * (MAX_KERNEL_CHARS // 10)
+    parsed = parse_reply(f"```python\n{huge}```")
+    assert parsed.source is None and f"{MAX_KERNEL_CHARS:,}" in parsed.reason

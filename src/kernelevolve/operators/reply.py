@@ -1,5 +1,6 @@
 """Reading an LLM reply: the kernel file it holds (a fenced python block that defines ModelNew or
-TritonModel) and the one-line ``Change:`` summary the prompt asks for."""
+TritonModel) and the one-line ``Change:`` summary the prompt asks for. Replies and kernels are
+bounded: a runaway generation must not become a kernel file, nor the next prompt."""
 
 from __future__ import annotations
 
@@ -11,6 +12,10 @@ MODEL_CLASSES = ("ModelNew", "TritonModel")
 PYTHON_TAGS = ("", "python", "py", "python3")
 MAX_CHANGE_CHARS = 200
 NO_CODE = "no python code block defining ModelNew"
+# A kernel file is a few KB (the largest knowledge-base sample is under 10 KB), and a reply within
+# max_tokens a few tens of KB; ten times that is a generation that ran away.
+MAX_KERNEL_CHARS = 100_000
+MAX_REPLY_CHARS = 400_000
 
 # An opening fence: up to three spaces, three or more backticks or tildes, then an info string.
 _FENCE = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})\s*(?P<info>[^`\s]*)[^`]*$")
@@ -41,7 +46,26 @@ class CodeBlock:
 
 def parse_reply(text: str) -> ParsedReply:
     """The kernel file of a reply: the last python block that defines the model class (one that
-    parses preferred over one that does not), else the whole reply if it is such a file itself."""
+    parses preferred over one that does not), else the whole reply if it is such a file itself.
+    A reply over MAX_REPLY_CHARS, or a kernel over MAX_KERNEL_CHARS, gives no source."""
+    if len(text) > MAX_REPLY_CHARS:
+        return ParsedReply(None, f"the reply has {len(text):,} characters, over the limit of {MAX_REPLY_CHARS:,}: "
+                                 "not read (a runaway generation?)")
+    parsed = _parse_bounded(text)
+    if parsed.source is not None and len(parsed.source) > MAX_KERNEL_CHARS:
+        return ParsedReply(None, f"the kernel in the reply ({parsed.reason}) has {len(parsed.source):,} "
+                                 f"characters, over the limit of {MAX_KERNEL_CHARS:,}", parsed.change)
+    return parsed
+
+
+def stored_reply(text: str) -> str:
+    """The reply as it is kept with the node: at most MAX_REPLY_CHARS, saying what was cut."""
+    if len(text) <= MAX_REPLY_CHARS:
+        return text
+    return text[:MAX_REPLY_CHARS] + f"\n\n[kernelevolve: cut here; the reply had {len(text):,} characters]\n"
+
+
+def _parse_bounded(text: str) -> ParsedReply:
     blocks = fenced_blocks(text)
     prose = _outside_blocks(text, blocks)
     change = _change_line(prose)

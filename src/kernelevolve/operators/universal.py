@@ -13,7 +13,7 @@ from kernelevolve.llm import Completion, Message
 from kernelevolve.operators.base import ExpansionContext, Proposal
 from kernelevolve.operators.context import diagnose
 from kernelevolve.operators.prompts import build_messages, render_prompt_markdown
-from kernelevolve.operators.reply import parse_reply
+from kernelevolve.operators.reply import parse_reply, stored_reply
 from kernelevolve.reference import describe_reference
 
 # Module prefixes under which the reference's calls name PyTorch operators.
@@ -66,7 +66,7 @@ class UniversalOperator:
             reason=reason,
             objects={
                 "prompt.md": render_prompt_markdown(messages),
-                "reply.md": completion.text,
+                "reply.md": stored_reply(completion.text),
                 "diagnosis.md": diagnosis.render(),
             },
             usage={

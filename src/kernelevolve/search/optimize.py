@@ -109,12 +109,14 @@ def plan(config: OptimizeConfig) -> Plan:
             "or --llm openai:MODEL / anthropic:MODEL (or set KERNELEVOLVE_LLM) to draft one, "
             "or --warm-start to reuse kernels of earlier runs on this problem"
         )
-    operator, note = build_operator(config)
-    evaluator = open_evaluator(config)
+    # The store and the run name are checked before the LLM is called or a worker starts.
+    store = open_store(config.store, objects=config.objects)
     try:
-        store = open_store(config.store, objects=config.objects)
+        store.check_run(config.run_name(problem.name), str(problem.path), problem.hash)
+        operator, note = build_operator(config)
+        evaluator = open_evaluator(config)
     except BaseException:
-        evaluator.close()
+        store.close()
         raise
     return Plan(config, problem, evaluator, store, operator, note)
 

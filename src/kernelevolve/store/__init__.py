@@ -4,6 +4,7 @@ in an object directory. ``open_store`` is the way in."""
 from .claims import new_owner
 from .errors import (
     InvalidRecordError,
+    NotAStoreError,
     ObjectMissingError,
     ObjectRootMismatchError,
     ParentBusyError,
@@ -11,6 +12,9 @@ from .errors import (
     SchemaTooNewError,
     StoreBusyError,
     StoreError,
+    StoreNotFoundError,
+    StoreUnreachableError,
+    StoreURLError,
 )
 from .objects import ObjectStore
 from .records import NewNode, NodeRecord, RunRecord, RunSummary, source_hash
@@ -20,6 +24,7 @@ __all__ = [
     "InvalidRecordError",
     "NewNode",
     "NodeRecord",
+    "NotAStoreError",
     "ObjectMissingError",
     "ObjectRootMismatchError",
     "ObjectStore",
@@ -31,6 +36,9 @@ __all__ = [
     "Store",
     "StoreBusyError",
     "StoreError",
+    "StoreNotFoundError",
+    "StoreURLError",
+    "StoreUnreachableError",
     "default_objects_dir",
     "new_owner",
     "open_store",

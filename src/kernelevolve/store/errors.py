@@ -7,6 +7,22 @@ class StoreError(Exception):
     """Anything the store refuses or cannot do."""
 
 
+class StoreURLError(StoreError):
+    """The store URL does not parse, or names a backend or driver this installation lacks."""
+
+
+class StoreUnreachableError(StoreError):
+    """The database server did not answer, or refused the connection."""
+
+
+class StoreNotFoundError(StoreError):
+    """A read-only command was pointed at a store that does not exist (it never creates one)."""
+
+
+class NotAStoreError(StoreError):
+    """The database is not a kernelevolve store: garbage, damaged, or empty of its tables."""
+
+
 class SchemaTooNewError(StoreError):
     """The database was written by a newer kernelevolve than this one."""
 

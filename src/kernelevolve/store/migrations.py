@@ -24,7 +24,7 @@ from kernelevolve import __version__
 
 from . import schema, schema_v1
 from .database import Database
-from .errors import SchemaTooNewError
+from .errors import NotAStoreError, SchemaTooNewError
 
 # Any constant works: it only has to be the same for every kernelevolve that migrates this schema.
 _PG_MIGRATION_LOCK = 0x6B65766F
@@ -61,6 +61,21 @@ def migrate(db: Database) -> int:
     if found == LATEST_VERSION:
         return found
     return db.write(lambda conn: _apply_pending(conn, db.display_url))
+
+
+def check_readable(db: Database) -> int:
+    """The version of a database that is to be read without migrating it; NotAStoreError for one
+    without kernelevolve's tables. Every version so far has the same ``runs`` and ``nodes`` that
+    reads use; a migration that changes them must make this refuse the versions before it."""
+    with db.reading() as conn:
+        found = current_version(conn)
+    if found == 0:
+        raise NotAStoreError(
+            f"{db.display_url} holds no kernelevolve store (no schema_version table; an empty or "
+            "foreign database): point --store at the store `kernelevolve optimize` wrote"
+        )
+    _refuse_newer(db.display_url, found)
+    return found
 
 
 def _apply_pending(conn: Connection, display_url: str) -> int:

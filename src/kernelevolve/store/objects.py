@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import InvalidRecordError, ObjectMissingError, ObjectRootMismatchError
+from .errors import InvalidRecordError, ObjectMissingError, ObjectRootMismatchError, StoreError
 
 KERNEL = "kernel.py"
 RESULT = "result.json"
@@ -71,11 +71,30 @@ class ObjectStore:
 
     def bind(self, store_id: str) -> None:
         """Claim this directory for the database ``store_id``, or refuse one claimed by another."""
+        self.refuse_non_directory()
         marker = self.root / STORE_ID_FILE
-        if not marker.exists():
-            self.root.mkdir(parents=True, exist_ok=True)
-            _write_atomically(marker, store_id)
-        found = marker.read_text().strip()
+        try:
+            if not marker.exists():
+                self.root.mkdir(parents=True, exist_ok=True)
+                _write_atomically(marker, store_id)
+        except OSError as exc:
+            raise StoreError(f"cannot create the object directory {self.root}: {exc.strerror}; pass --objects "
+                             "(or set KERNELEVOLVE_OBJECTS) to a directory you can write") from exc
+        self._refuse_other(marker.read_text().strip(), store_id)
+
+    def check(self, store_id: str) -> None:
+        """What ``bind`` checks, without creating or writing anything (read-only commands)."""
+        self.refuse_non_directory()
+        marker = self.root / STORE_ID_FILE
+        if marker.is_file():
+            self._refuse_other(marker.read_text().strip(), store_id)
+
+    def refuse_non_directory(self) -> None:
+        if self.root.exists() and not self.root.is_dir():
+            raise StoreError(f"the object directory {self.root} is a file, not a directory: pass --objects "
+                             "(or set KERNELEVOLVE_OBJECTS) to a directory")
+
+    def _refuse_other(self, found: str, store_id: str) -> None:
         if found != store_id:
             raise ObjectRootMismatchError(
                 f"object directory {self.root} belongs to another kernelevolve database "

@@ -119,6 +119,10 @@ class NodeRecord:
             created_at=as_utc(row["created_at"]),
         )
 
+    def missing_files(self) -> list[Path]:
+        """The node's own files (kernel, result, overview) that are not on disk."""
+        return [p for p in (self.kernel_path, self.result_path, self.overview_path) if not p.is_file()]
+
     def to_view(self, with_source: bool = True, with_result: bool = True) -> NodeView:
         """The node as the search graph sees it; reading the files is what the flags skip."""
         return NodeView(

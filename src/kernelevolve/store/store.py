@@ -18,9 +18,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from . import claims
-from .database import Database, inserted_id
-from .errors import InvalidRecordError, RunConflictError
-from .migrations import migrate
+from .database import Database, inserted_id, parse_url
+from .errors import InvalidRecordError, ObjectMissingError, RunConflictError, StoreURLError
+from .migrations import check_readable, migrate
 from .nodes import record_nodes, reserve_ids
 from .objects import ObjectStore, check_name, read_json, read_text
 from .records import NewNode, NodeRecord, RunRecord, RunSummary, check_json
@@ -34,20 +34,30 @@ ID_BATCH = 500  # ids per IN (...) list: well under every backend's bound-parame
 _UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._-]")
 
 
-def open_store(url: str | None = None, root: Path | None = None, objects: Path | None = None) -> Store:
-    """Open (creating and migrating as needed) the store at ``url``, its files under ``objects``.
+def open_store(
+    url: str | None = None, root: Path | None = None, objects: Path | None = None, read_only: bool = False
+) -> Store:
+    """Open (creating and migrating as needed) the store at ``url``, its files under ``objects``;
+    ``read_only`` opens an existing store as it is, or raises StoreNotFoundError / NotAStoreError.
 
     ``url`` None: ``$KERNELEVOLVE_STORE``, else SQLite at ``<root>/kernelevolve.db``. ``objects``
     None: ``<root>/objects`` when ``root`` is given, else ``$KERNELEVOLVE_OBJECTS``, else
     ``default_objects_dir(url)``. ``root`` None: ``.kernelevolve`` in the working directory.
     """
+    from_env = not url and bool(os.environ.get(STORE_ENV))
     url = url or os.environ.get(STORE_ENV) or None
     if url is None:
         url = f"sqlite:///{Path(root if root is not None else DEFAULT_ROOT).resolve() / 'kernelevolve.db'}"
+    try:
+        parse_url(url)
+    except StoreURLError as exc:
+        if from_env:
+            raise StoreURLError(f"{STORE_ENV}: {exc}") from exc
+        raise
     if objects is None and root is not None:
         objects = Path(root) / "objects"
     objects = objects or os.environ.get(OBJECTS_ENV) or default_objects_dir(url)
-    return Store(url, ObjectStore(Path(objects)))
+    return Store(url, ObjectStore(Path(objects)), read_only=read_only)
 
 
 def default_objects_dir(url: str) -> Path:
@@ -67,20 +77,36 @@ def default_objects_dir(url: str) -> Path:
     return DEFAULT_ROOT.resolve() / f"objects-{_UNSAFE_IN_NAME.sub('_', label)}"
 
 
+def _refuse_other_problem(run: RunRecord, problem_path: str, problem_hash: str) -> None:
+    if run.problem_hash != problem_hash:
+        raise RunConflictError(
+            f"run {run.name!r} exists for another problem ({run.problem_path}, hash "
+            f"{run.problem_hash[:12]}); this one is {problem_path} (hash "
+            f"{problem_hash[:12]}): choose another run name with --run"
+        )
+
+
 class Store:
     """Runs, their nodes, evaluation cache and step claims, over one database and one directory."""
 
-    def __init__(self, url: str, objects: ObjectStore):
+    def __init__(self, url: str, objects: ObjectStore, read_only: bool = False):
         self.url = url
         self.objects = objects
-        self._db = Database(url)
+        objects.refuse_non_directory()  # before the database file is created for nothing
+        self._db = Database(url, read_only=read_only)
         try:
-            migrate(self._db)
+            if read_only:
+                check_readable(self._db)
+            else:
+                migrate(self._db)
             with self._db.reading() as conn:
                 store_id = conn.execute(
                     sa.select(store_meta.c.value).where(store_meta.c.key == "store_id")
                 ).scalar_one()
-            self.objects.bind(store_id)
+            if read_only:
+                self.objects.check(store_id)
+            else:
+                self.objects.bind(store_id)
         except BaseException:
             self._db.close()
             raise
@@ -121,12 +147,7 @@ class Store:
                 run_id = inserted_id(conn.execute(sa.insert(runs).values(**values)))
                 return RunRecord.from_row({"id": run_id, **values})
             run = RunRecord.from_row(row)
-            if run.problem_hash != problem_hash:
-                raise RunConflictError(
-                    f"run {name!r} exists for another problem ({run.problem_path}, hash "
-                    f"{run.problem_hash[:12]}); this one is {problem_path} (hash "
-                    f"{problem_hash[:12]}): choose another run name"
-                )
+            _refuse_other_problem(run, problem_path, problem_hash)
             return run
 
         try:
@@ -134,6 +155,14 @@ class Store:
         except sa.exc.IntegrityError:
             # Another process created it between our read and insert; now it is there to read.
             return self._db.write(create_or_get)
+
+    def check_run(self, name: str, problem_path: str, problem_hash: str) -> None:
+        """What ``ensure_run`` would refuse (a bad name, a run of that name for another problem),
+        without writing: callers check before starting workers."""
+        check_name(name, "run name")
+        run = self.get_run(name)
+        if run is not None:
+            _refuse_other_problem(run, problem_path, problem_hash)
 
     def get_run(self, name: str) -> RunRecord | None:
         with self._db.reading() as conn:
@@ -301,6 +330,24 @@ class Store:
         if exclude_run_id is not None:
             query = query.where(nodes.c.run_id != exclude_run_id)
         return self._node_records(query)
+
+    def require_files(self, node: NodeRecord) -> None:
+        """ObjectMissingError naming what is gone of ``node``'s files and the best correct node of
+        its run that still has all of its own, when any file of ``node`` is missing."""
+        missing = node.missing_files()
+        if not missing:
+            return
+        ranked = sa.select(nodes).where(nodes.c.run_id == node.run_id, sa.not_(nodes.c.is_buggy),
+                                        nodes.c.id != node.id).order_by(nodes.c.score.desc(), nodes.c.id)
+        other = next((n for n in self._node_records(ranked) if not n.missing_files()), None)
+        gone = ", ".join(p.name for p in missing)
+        serves = (f"node {other.id} (score {other.score:.4g}) still has its files: "
+                  f"`kernelevolve best RUN --node {other.id} --out FILE` writes it") if other else \
+            "no other correct node of the run has its files"
+        raise ObjectMissingError(
+            f"node {node.id}'s files are gone ({gone} under {node.kernel_path.parent}); {serves}; "
+            f"every process sharing the store must see the same object directory ({self.objects.root})"
+        )
 
     def read_source(self, node: NodeRecord) -> str:
         return read_text(node.kernel_path)

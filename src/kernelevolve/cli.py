@@ -35,7 +35,6 @@ EXIT_CODES = (f"Exit codes: 0 success; {EXIT_FAILED} a candidate is not correct,
               f"{EXIT_USAGE} a usage error (bad option, file, store or run name); {EXIT_BUG} an internal error "
               f"(a bug); {EXIT_INTERRUPTED} interrupted. --debug (or {DEBUG_ENV}=1) prints the traceback of any "
               "failure.")
-ISSUES_URL = "https://github.com/kernelevolve/kernelevolve/issues"
 
 
 class _OneErrorPath(TyperGroup):
@@ -104,7 +103,7 @@ def report_bug() -> None:
         name = kind.__name__ if kind else "error"
         err.print(f"[bold red]internal error:[/] {escape(f'{name}: {exc}')}", soft_wrap=True)
         err.print(f"  this is a bug in kernelevolve: the traceback is in {escape(log.name)}; please report it "
-                  f"with that file at {ISSUES_URL} (--debug prints it here)", soft_wrap=True)
+                  "with that file to the project's issue tracker (--debug prints it here)", soft_wrap=True)
     raise typer.Exit(EXIT_BUG)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,9 +28,15 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-@pytest.fixture(scope="session")
-def cache_dir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("kernelevolve-cache")
+@pytest.fixture(scope="session", autouse=True)
+def cache_dir(tmp_path_factory) -> Iterator[Path]:
+    """One cache (references, interpreter probes) for the whole session, also for the commands tests
+    start: its keys hold everything that changes an answer, so sharing it only saves recomputing,
+    and nothing is written under the user's ~/.cache."""
+    path = tmp_path_factory.mktemp("kernelevolve-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("KERNELEVOLVE_CACHE", str(path))
+        yield path
 
 
 @pytest.fixture(scope="session")

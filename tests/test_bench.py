@@ -25,7 +25,7 @@ def _bench(tmp_path: Path, *args: str, problems=("scale_add",), timeout: float =
     for name in problems:
         shutil.copy(SCALE_ADD, suite / f"{name}.py")
     shutil.copy(SEED, samples / "scale_add.py")
-    env = dict(os.environ, KERNELEVOLVE_CACHE=str(tmp_path / "cache"))
+    env = dict(os.environ)
     env.pop("KERNELEVOLVE_LLM", None)
     return subprocess.run(
         [sys.executable, "-m", "kernelevolve.cli", "bench", str(suite), "--platform", "interpreter",

@@ -14,7 +14,7 @@ EVAL = ROOT / "tests" / "eval"
 
 def run_eval(tmp_path, kernel, *extra, problem=EVAL / "problems" / "scale_add.py"):
     # PYTHONPATH: the command must run this checkout's code, not whichever copy is installed
-    env = dict(os.environ, OPENAI_API_KEY="sk-cli-test-99887766", KERNELEVOLVE_CACHE=str(tmp_path / "cache"),
+    env = dict(os.environ, OPENAI_API_KEY="sk-cli-test-99887766",
                PYTHONPATH=str(ROOT / "src"))
     return subprocess.run(
         [sys.executable, "-m", "kernelevolve.cli", "eval", str(problem),

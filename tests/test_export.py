@@ -20,7 +20,7 @@ SEED = ROOT / "tests" / "search" / "data" / "seed_scale_add.py"
 
 def cli(tmp_path, *args, env=None):
     return subprocess.run([sys.executable, "-m", "kernelevolve.cli", *map(str, args)], cwd=tmp_path,
-                          env=env or dict(os.environ, KERNELEVOLVE_CACHE=str(tmp_path / "cache")),
+                          env=env or dict(os.environ),
                           capture_output=True, text=True, timeout=600)
 
 
@@ -74,6 +74,10 @@ def test_the_registered_op_runs_the_kernel_and_its_fake(tmp_path):
 
 
 def test_export_of_an_unknown_run_is_a_clear_error(tmp_path):
+    from kernelevolve.store import open_store
+
+    with open_store(root=tmp_path / ".kernelevolve"):
+        pass  # a store without that run (reading commands never make one)
     proc = cli(tmp_path, "export", "nope", "--out", tmp_path / "x.py")
     assert proc.returncode == 2 and "no run named 'nope'" in proc.stderr
 

@@ -29,7 +29,7 @@ def test_llm_run_survives_rate_limits_empty_replies_and_compile_errors(tmp_path)
     ]
     with OpenAIServer(script=script, respond=lambda req: Reply(text=fenced(GOOD))) as srv:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI", "ANTHROPIC", "KERNELEVOLVE_LLM"))}
-        env.update(OPENAI_BASE_URL=srv.base_url, OPENAI_API_KEY="sk-loopback", KERNELEVOLVE_CACHE=str(tmp_path / "cache"))
+        env.update(OPENAI_BASE_URL=srv.base_url, OPENAI_API_KEY="sk-loopback")
         proc = subprocess.run(
             [sys.executable, "-m", "kernelevolve.cli", "optimize", str(PROBLEM), "--llm", "openai:test-model",
              "--steps", "5", "--platform", "interpreter", "--workers", "1"],

@@ -27,7 +27,7 @@ def cli(*args):
 
 def env_for(tmp_path):
     # PYTHONPATH: the command must run this checkout's code, not whichever copy is installed
-    return dict(os.environ, KERNELEVOLVE_CACHE=str(tmp_path / "cache"), PYTHONPATH=str(ROOT / "src"))
+    return dict(os.environ, PYTHONPATH=str(ROOT / "src"))
 
 
 def count_nodes(db: Path) -> int:

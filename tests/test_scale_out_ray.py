@@ -54,15 +54,13 @@ def killer(tmp_path: Path, every_time: bool) -> str:
 
 
 @pytest.fixture(scope="module")
-def ray_address(tmp_path_factory):
-    # Ray's workers inherit the environment of the instance: references are cached in the test's folder.
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("KERNELEVOLVE_CACHE", str(tmp_path_factory.mktemp("ray-cache")))
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-        try:
-            yield ray.get_runtime_context().gcs_address
-        finally:
-            ray.shutdown()
+def ray_address():
+    # Ray's workers inherit the environment of the instance: the session's cache (tests/conftest.py).
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        yield ray.get_runtime_context().gcs_address
+    finally:
+        ray.shutdown()
 
 
 @pytest.fixture
@@ -74,7 +72,7 @@ def executor(ray_address):
 def test_optimize_on_ray_completes_a_run_whose_best_kernel_passes_eval(tmp_path, ray_address):
     def kernelevolve(*args, timeout=300):
         return subprocess.run([sys.executable, "-m", "kernelevolve.cli", *map(str, args)], cwd=tmp_path,
-                              env=dict(os.environ, KERNELEVOLVE_CACHE=str(tmp_path / "cache")),
+                              env=dict(os.environ),
                               capture_output=True, text=True, timeout=timeout)
 
     run = kernelevolve("optimize", PROBLEM, "--seed", SEED, "--steps", 4, "--platform", "interpreter",

@@ -326,7 +326,7 @@ def hanging_cli(tmp_path: Path, name: str) -> subprocess.Popen:
     """``kernelevolve eval`` on a candidate that spins forever, once the candidate is running."""
     kernel = tmp_path / "hang.py"
     kernel.write_text(candidate("name_me({name!r})\nwhile True:\n    pass", name=name))
-    env = {**os.environ, "KERNELEVOLVE_CACHE": str(tmp_path / "cache")}
+    env = dict(os.environ)
     cli = subprocess.Popen([sys.executable, "-m", "kernelevolve.cli", "eval", str(PROBLEM), str(kernel),
                             "--platform", "interpreter", "--timeout", "120"],
                            env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -354,7 +354,7 @@ def test_killing_the_cli_kills_its_workers(tmp_path):
 def test_problem_that_sleeps_at_import_is_bounded_by_the_timeout(tmp_path):
     slow = tmp_path / "slow.py"
     slow.write_text(PROBLEM.read_text() + "\nimport time\nif __name__ != '__main__':\n    time.sleep(600)\n")
-    env = {**os.environ, "KERNELEVOLVE_CACHE": str(tmp_path / "cache")}
+    env = dict(os.environ)
     started = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "kernelevolve.cli", "eval", str(slow),
                            str(HERE / "kernels" / "correct_scale_add.py"), "--platform", "interpreter",

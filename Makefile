@@ -26,8 +26,11 @@ demo: venv
 	$(VENV)/bin/kernelevolve best $(DEMO_RUN) --out .kernelevolve/$(DEMO_RUN)-best.py
 	$(VENV)/bin/kernelevolve eval examples/softmax/problem.py .kernelevolve/$(DEMO_RUN)-best.py --platform auto
 
+# Two test processes (most tests wait on worker subprocesses); a test file stays in one process, so
+# that module fixtures (a Ray instance, a PostgreSQL server) are not started twice.
+PYTEST_WORKERS ?= 2
 test: venv
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile
 
 clean:
 	rm -rf $(VENV) .kernelevolve

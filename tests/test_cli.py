@@ -40,7 +40,7 @@ def test_json_contract_and_exit_codes(tmp_path, tmp_path_factory):
         assert "sk-cli-test-99887766" not in proc.stdout + proc.stderr
     assert json.loads(good.stdout)["status"] == "ok"
     assert "hello from the problem" in good.stderr and "raw bytes on fd 1" in good.stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "notes.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]  # eval writes nothing where it runs
 
 
 def test_readable_table_by_default(tmp_path):

@@ -7,7 +7,7 @@ import time
 
 import torch
 
-from kernelevolve.eval.harness import timed_output_mismatch
+from kernelevolve.eval.compare import timed_output_mismatch
 from kernelevolve.eval.inputs import cases_for, timing_cases
 from kernelevolve.eval.storage import storage_key
 from kernelevolve.eval.timing import TIMING_SETS_MAX, TIMING_SETS_MIN, time_interleaved, timing_set_count

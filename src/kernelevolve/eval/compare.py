@@ -12,10 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 
+from kernelevolve.eval.inputs import Case
 from kernelevolve.eval.result import ExactCheck, Mismatch
+from kernelevolve.problem import Problem
 
 SMALL_SCALE = 10.0  # reference max |x| below SMALL_SCALE·atol: atol alone proves nothing
 # A kernel of PyTorch's precision in another order has an error as large as PyTorch's, independent
@@ -155,3 +158,28 @@ def _pattern(bad: torch.Tensor, shape: torch.Size) -> str:
         if cols[first:].all() and first > 0:
             return f"elements from column {first} of {bad.shape[-1]} on are wrong (a ragged tail unhandled?)"
     return f"{fraction:.1%} of elements are wrong"
+
+
+def check_outputs(problem: Problem, ref_dir: Path, case_id: str, got: list[Any], expected: list[Any]) -> tuple[Mismatch | None, bool]:
+    """Tolerance against PyTorch's output first; outside it, the float64 rule where the case has a
+    float64 reference. Returns the mismatch (None: correct) and whether the float64 rule decided."""
+    mismatch = compare(got, expected, problem.tolerance)
+    exact_path = ref_dir / f"{case_id}.exact.pt"
+    if mismatch is None or not exact_path.is_file():
+        return mismatch, False
+    mismatch = compare(got, expected, problem.tolerance, load_outputs(exact_path))
+    return mismatch, mismatch is None
+
+
+def timed_output_mismatch(problem: Problem, sets: list[Case], ref_dir: Path, out_dir: Path) -> str | None:
+    """Every timed repetition's output against the reference of its own input set."""
+    for case in sets:
+        try:
+            got = load_outputs(out_dir / f"{case.id}.timed.pt")
+        except OutputUnreadable as exc:
+            return f"shape {case.shape}: the output of timed repetition {case.timing_set} is missing or unreadable: {exc}"
+        mismatch, _ = check_outputs(problem, ref_dir, case.id, got, load_outputs(ref_dir / f"{case.id}.pt"))
+        if mismatch is not None:
+            return (f"shape {case.shape}: the output of timed repetition {case.timing_set} (its own input set, "
+                    f"seed {case.seed}) is wrong: {mismatch.pattern} (a result served from memory?)")
+    return None

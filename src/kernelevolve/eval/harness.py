@@ -10,7 +10,6 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 import threading
 import time
@@ -20,20 +19,19 @@ from typing import Any
 
 import torch
 
-from kernelevolve.eval.compare import EXACT_SLACK, OutputUnreadable, compare, load_outputs
+from kernelevolve.eval.compare import EXACT_SLACK, OutputUnreadable, check_outputs, load_outputs, timed_output_mismatch
 from kernelevolve.eval.inputs import Case, cases_for, timing_cases
 from kernelevolve.eval.confine import Limits
 from kernelevolve.eval.interpreter_limits import InterpreterLimits
 from kernelevolve.eval.pool import SandboxRefused, WorkerCrashed, WorkerPool, WorkerProcess, WorkerTimeout
-from kernelevolve.eval.result import CaseResult, EvalResult, Failure, Mismatch, ShapeTiming, Status, geomean
+from kernelevolve.eval.result import CaseResult, EvalResult, Failure, Mismatch, ShapeTiming, Status
+from kernelevolve.eval.scoring import shape_timing, summarise
 from kernelevolve.eval.sandbox import Redactor
 from kernelevolve.eval.static import check_source
-from kernelevolve.eval.timing import wall_disagrees
 from kernelevolve.platform import Platform, peak_for
 from kernelevolve.problem import Problem
 
 HARNESS_VERSION = "2"  # bump to invalidate every cached reference and result
-IMPLAUSIBLE_SPEEDUP = 10.0
 # The interpreter runs every program instance in Python: shapes with more input elements than this
 # are left to a GPU (and reported as skipped); CHECK_SHAPES carry correctness on the CPU.
 INTERPRETER_MAX_ELEMENTS = 1 << 21
@@ -367,47 +365,9 @@ class Harness:
                 result.status, result.correct, result.reason = Status.mismatch, False, wrong
                 return
             meta = refs.cases[timed_case.id]
-            rows.append(self._shape_timing(shape, row["candidate"], base, meta, peak, problem.allow_tf32, refs, result))
-        result.timings = rows
-        result.timing_method = rows[0].method if rows else ""
-        speedups = [r.speedup for r in rows if r.speedup]
-        eager = [r.speedup_eager for r in rows if r.speedup_eager]
-        result.speedup = geomean(speedups) if len(speedups) == len(rows) else None
-        result.speedup_eager = geomean(eager) if len(eager) == len(rows) else None
-        if result.speedup and result.speedup > IMPLAUSIBLE_SPEEDUP:
-            result.flags.append(f"review: speedup {result.speedup:.1f}x over torch.compile is implausibly high")
-        clocks = gpu_clocks()
-        if clocks:
-            result.versions["clocks"] = clocks
-
-    def _shape_timing(self, shape, cand, base, meta, peak, allow_tf32: bool, refs: References, result: EvalResult) -> ShapeTiming:
-        t = cand["median_ms"]
-        st = ShapeTiming(shape=shape, candidate_ms=t, method=cand["method"], wall_ms=cand["wall_median_ms"],
-                         launch_ms=cand.get("launch_ms"))
-        if "eager" in base:
-            st.eager_ms = base["eager"]["median_ms"]
-            st.speedup_eager = st.eager_ms / t
-        if "compile" in base:
-            st.compile_ms = base["compile"]["median_ms"]
-            st.speedup = st.compile_ms / t
-        st.extra_baselines_ms = {k: v["median_ms"] for k, v in base.items() if k not in ("eager", "compile")}
-        st.gbps = meta["bytes"] / (t * 1e-3) / 1e9
-        if meta["flops"]:
-            st.tflops = meta["flops"] / (t * 1e-3) / 1e12
-        if peak is not None:
-            st.fraction_of_peak_bandwidth = st.gbps / peak.bandwidth_gbps
-            math_dtype = next((d for d in ("bfloat16", "float16") if d in meta["dtypes"]), "float32")
-            key = {"bfloat16": "bf16", "float16": "fp16"}.get(math_dtype, "tf32" if allow_tf32 else "fp32")
-            if st.tflops and key in peak.tflops:
-                st.fraction_of_peak_compute = st.tflops / peak.tflops[key]
-        if refs.copy_gbps and st.gbps > refs.copy_gbps * 1.05:
-            result.flags.append(f"review: shape {shape} moves {st.gbps:.0f} GB/s, above the measured copy "
-                                f"ceiling {refs.copy_gbps:.0f} GB/s (minimum traffic assumed)")
-        if wall_disagrees(cand["median_ms"], cand["wall_median_ms"]):
-            result.flags.append(f"review: shape {shape}: CUDA events saw {cand['median_ms']:.4f} ms but the wall "
-                                f"clock {cand['wall_median_ms']:.4f} ms")
-        return st
-
+            rows.append(shape_timing(shape, row["candidate"], base, meta, peak, problem.allow_tf32, refs.copy_gbps,
+                                     result.flags))
+        summarise(result, rows)
 
 BEST_EFFORT_HINT = ("run with --sandbox best-effort to evaluate with what this machine offers (each result then "
                     "says what is missing)")
@@ -431,31 +391,6 @@ def _timing_cases(case: Case, refs: References) -> list[Case]:
     return timing_cases(case, len(refs.cases[case.id]["timing_digests"]))
 
 
-def check_outputs(problem: Problem, ref_dir: Path, case_id: str, got: list[Any], expected: list[Any]) -> tuple[Mismatch | None, bool]:
-    """Tolerance against PyTorch's output first; outside it, the float64 rule where the case has a
-    float64 reference. Returns the mismatch (None: correct) and whether the float64 rule decided."""
-    mismatch = compare(got, expected, problem.tolerance)
-    exact_path = ref_dir / f"{case_id}.exact.pt"
-    if mismatch is None or not exact_path.is_file():
-        return mismatch, False
-    mismatch = compare(got, expected, problem.tolerance, load_outputs(exact_path))
-    return mismatch, mismatch is None
-
-
-def timed_output_mismatch(problem: Problem, sets: list[Case], ref_dir: Path, out_dir: Path) -> str | None:
-    """Every timed repetition's output against the reference of its own input set."""
-    for case in sets:
-        try:
-            got = load_outputs(out_dir / f"{case.id}.timed.pt")
-        except OutputUnreadable as exc:
-            return f"shape {case.shape}: the output of timed repetition {case.timing_set} is missing or unreadable: {exc}"
-        mismatch, _ = check_outputs(problem, ref_dir, case.id, got, load_outputs(ref_dir / f"{case.id}.pt"))
-        if mismatch is not None:
-            return (f"shape {case.shape}: the output of timed repetition {case.timing_set} (its own input set, "
-                    f"seed {case.seed}) is wrong: {mismatch.pattern} (a result served from memory?)")
-    return None
-
-
 def _scratch_intact(scratch: Path, source: str) -> bool:
     kernel, canary = scratch / "kernel.py", scratch / CANARY
     return canary.is_file() and kernel.is_file() and kernel.read_text() == source
@@ -477,15 +412,3 @@ def worker_device(worker: WorkerProcess) -> str:
 
 def worker_versions(worker: WorkerProcess) -> dict[str, str]:
     return dict(worker.ready.get("versions", {}))
-
-
-def gpu_clocks() -> str | None:
-    """SM and memory clocks at the end of timing, as nvidia-smi reports them."""
-    try:
-        out = subprocess.run(
-            ["nvidia-smi", "--query-gpu=clocks.sm,clocks.mem,clocks.max.sm", "--format=csv,noheader"],
-            capture_output=True, text=True, timeout=10, check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.splitlines()[0] if out else None

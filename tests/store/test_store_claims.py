@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from kernelevolve.store import InvalidRecordError, ParentBusyError, new_owner, open_store
+from kernelevolve.store import DuplicateChildError, InvalidRecordError, ParentBusyError, new_owner, open_store
 
 
 def _dead_local_owner() -> str:
@@ -257,3 +257,16 @@ def test_own_and_dead_claims_do_not_keep_a_run_running(store, run):
     store.claim_slot(run.id, _dead_local_owner(), max_steps=5)
     assert store.finish_run(run.id, me, "interrupted") is True
     assert store.get_run(run.name).status == "interrupted"
+
+
+def test_the_same_child_from_the_same_parent_is_recorded_once_and_its_step_given_back(store, run, make_node):
+    parent = make_node(run.id)
+    owner = new_owner()
+    first, second = (store.claim_slot(run.id, owner, max_steps=3, parent_id=parent.id) for _ in range(2))
+    kept = make_node(run.id, parent.id, source="# the same kernel\n", claim_id=first)
+    with pytest.raises(DuplicateChildError) as raised:
+        make_node(run.id, parent.id, source="# the same kernel\n", claim_id=second)
+    assert raised.value.existing == kept.id
+    assert [n.id for n in store.nodes(run.id)] == [parent.id, kept.id]
+    assert store.claim_slot(run.id, owner, max_steps=3) is not None  # the twin's step came back
+    assert make_node(run.id, parent.id, source="# another kernel\n").parent_id == parent.id

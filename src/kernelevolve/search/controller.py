@@ -29,7 +29,7 @@ from kernelevolve.search.graph import Graph, NodeView
 from kernelevolve.search.overview import overview_markdown
 from kernelevolve.search.policies import Policy, Selection
 from kernelevolve.search.termination import Termination
-from kernelevolve.store import NodeRecord, ParentBusyError, RunRecord, Store, new_owner
+from kernelevolve.store import DuplicateChildError, NodeRecord, ParentBusyError, RunRecord, Store, new_owner
 
 NO_CANDIDATE = "no_candidate"  # node status of an expansion that produced no kernel source
 GIVE_UP_AFTER_EMPTY = 8  # consecutive expansions without a source before the run stops
@@ -196,7 +196,10 @@ class Controller:
             self._record(run, parent, proposal, None, selection.tags, claim, progress)
             return False
         result, cached = self._evaluate(proposal.source)
-        self._record(run, parent, proposal, result, {**selection.tags, "cached": cached}, claim, progress)
+        try:
+            self._record(run, parent, proposal, result, {**selection.tags, "cached": cached}, claim, progress)
+        except DuplicateChildError:  # a controller sharing the run made the same child first: the step is given back
+            return False
         return True
 
     def _evaluate(self, source: str) -> tuple[EvalResult, bool]:

@@ -3,6 +3,7 @@ in an object directory. ``open_store`` is the way in."""
 
 from .claims import new_owner
 from .errors import (
+    DuplicateChildError,
     InvalidRecordError,
     NotAStoreError,
     ObjectMissingError,
@@ -21,6 +22,7 @@ from .records import NewNode, NodeRecord, RunRecord, RunSummary, source_hash
 from .store import Store, default_objects_dir, open_store
 
 __all__ = [
+    "DuplicateChildError",
     "InvalidRecordError",
     "NewNode",
     "NodeRecord",

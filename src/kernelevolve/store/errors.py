@@ -53,3 +53,12 @@ class ParentBusyError(StoreError):
     def __init__(self, message: str, busy: frozenset[int]):
         super().__init__(message)
         self.busy = busy  # every node live claims of the run were expanding
+
+
+class DuplicateChildError(StoreError):
+    """Another controller of a shared run recorded the same kernel from the same parent first: this
+    copy was not recorded and its claim was given back."""
+
+    def __init__(self, message: str, existing: int):
+        super().__init__(message)
+        self.existing = existing  # the node that already holds this kernel

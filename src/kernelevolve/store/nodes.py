@@ -9,9 +9,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from .claims import complete_claim
+from .claims import complete_claim, release_claim
 from .database import Database, lock_run
-from .errors import InvalidRecordError
+from .errors import DuplicateChildError, InvalidRecordError
 from .objects import ObjectStore, check_extra_names
 from .records import NewNode, check_json, check_score, source_hash
 from .schema import id_counters, nodes, runs
@@ -56,8 +56,14 @@ def record_nodes(
     now = datetime.now(timezone.utc)
     rows = [_write_files(objects, run_id, run_name, node, now) for node in new_nodes]
 
+    twin: list[int] = []
+
     def insert(conn: Connection) -> None:
         lock_run(conn, run_id)
+        twin[:] = _twins(conn, run_id, new_nodes, rows) if claim_id is not None else []
+        if twin:  # under the run's lock: of two controllers that made the same child, one records it
+            release_claim(conn, claim_id)
+            return
         if claim_id is not None:
             complete_claim(conn, run_id, claim_id)
         _check_ids_reserved(conn, [row["id"] for row in rows])
@@ -66,7 +72,22 @@ def record_nodes(
         conn.execute(sa.update(runs).where(runs.c.id == run_id).values(updated_at=now))
 
     db.write(insert)
+    if twin:
+        raise DuplicateChildError(f"node {twin[0]} already holds this kernel from the same parent", twin[0])
     return rows
+
+
+def _twins(conn: Connection, run_id: int, new_nodes: Sequence[NewNode], rows: list[dict[str, Any]]) -> list[int]:
+    """Nodes of the run already holding one of these kernels as a child of the same parent (an
+    expansion that produced no source has no twin)."""
+    found = []
+    for node, row in zip(new_nodes, rows):
+        if row["parent_id"] is None or not node.source:
+            continue
+        found += conn.execute(sa.select(nodes.c.id).where(
+            nodes.c.run_id == run_id, nodes.c.parent_id == row["parent_id"],
+            nodes.c.source_hash == row["source_hash"])).scalars().all()
+    return found
 
 
 def _write_files(

@@ -29,7 +29,6 @@ from pathlib import Path
 from kernelevolve.eval.cgroups import join_cgroup
 from kernelevolve.eval.landlock import check, libc, restrict
 
-MODES = ("strict", "best-effort", "off")
 SANDBOX_REPORT = "sandbox.json"  # written by the launcher into the worker's home, read by the worker
 
 PR_SET_PDEATHSIG = 1
@@ -84,6 +83,11 @@ class Sandbox:
     missing: list[str] = field(default_factory=list)  # "layer: why", one per layer not in force
     namespaces: bool = False  # in its own user, PID, network and mount namespaces
     uncgrouped: list[str] = field(default_factory=list)  # controllers (pids, memory) with no cgroup here
+
+    def add(self, layers: tuple[list[str], list[str]]) -> None:
+        """Record one step's (applied, missing) layers."""
+        self.applied += layers[0]
+        self.missing += layers[1]
 
     def summary(self) -> str:
         if self.mode == "off":
@@ -149,7 +153,7 @@ ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "passwd", "group", "nsswitch
 
 def system_read_paths() -> list[str]:
     """What any Python + torch + Triton + GPU driver process reads: the interpreter, its packages,
-    system libraries and compilers, /proc and /sys, the driver's device files."""
+    system libraries and compilers, /proc and /sys (the device files it writes: ``device_files``)."""
     paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable)),
              "/usr", "/lib", "/lib32", "/lib64", "/bin", "/sbin", "/opt", "/proc", "/sys", "/run/nvidia-persistenced",
              *(f"/etc/{name}" for name in ETC)}
@@ -193,38 +197,33 @@ def confine_self(spec: Spec) -> Sandbox:
     cgroup, then the namespaces (only its children enter the new PID namespace)."""
     box = Sandbox(spec.mode)
     applied, box.uncgrouped = join_cgroup(spec.cgroup, spec.limits.processes, spec.limits.memory())
-    box.applied += applied
+    box.add((applied, []))
     applied, missing = _unshare()
-    box.applied += applied
-    box.missing += missing
+    box.add((applied, missing))
     box.namespaces = not missing
     return box
 
 
-def _inside(spec: Spec, box: Sandbox, argv: list[str]) -> None:
-    """The forked child (PID 1 of the new namespace when it exists): finish confining, exec the worker."""
-    check(libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "pdeathsig")
-    os.close(spec.lifeline)
+def _inside(spec: Spec, box: Sandbox) -> None:
+    """The forked child (PID 1 of the new namespace when it exists): finish confining."""
     if box.namespaces:
-        applied, missing = _private_mounts(spec.hidden)
-        box.applied += applied
-        box.missing += missing
-    applied, missing = _rlimits(spec.limits, box)
-    box.applied += applied
-    box.missing += missing
+        box.add(_private_mounts(spec.hidden))
+    box.add(_rlimits(spec.limits, box))
     # The CUDA driver writes under its own /proc/<pid> at initialisation (error 304 without it).
     writable = [spec.home, *device_files(), f"/proc/{os.getpid()}"]
     try:
-        applied, missing = restrict(sorted({*system_read_paths(), *spec.read}), writable)
+        box.add(restrict(sorted({*system_read_paths(), *spec.read}), writable))
     except OSError as exc:
-        applied, missing = [], [f"landlock: {exc.strerror}"]
-    box.applied += applied
-    box.missing += missing
+        box.add(([], [f"landlock: {exc.strerror}"]))
+
+
+def _report(spec: Spec, box: Sandbox) -> None:
+    """Tell the worker (and the harness, through it) what holds; under ``strict``, stop here when a
+    layer is missing: the harness reads this line and refuses to go on."""
     Path(spec.home, SANDBOX_REPORT).write_text(json.dumps(asdict(box)))
     if spec.mode == "strict" and box.missing:
         sys.stderr.write("strict sandbox unavailable: " + "; ".join(box.missing) + "\n")
         os._exit(97)
-    os.execv(argv[0], argv)
 
 
 def _mirror_exit(status: int) -> None:
@@ -240,22 +239,19 @@ def _mirror_exit(status: int) -> None:
 def main() -> None:
     spec, argv = Spec.from_json(sys.argv[1]), sys.argv[sys.argv.index("--") + 1:]
     box = confine_self(spec) if spec.mode != "off" else Sandbox("off")
-    if spec.mode == "strict" and box.missing:
-        Path(spec.home, SANDBOX_REPORT).write_text(json.dumps(asdict(box)))
-        sys.stderr.write("strict sandbox unavailable: " + "; ".join(box.missing) + "\n")
-        os._exit(97)
+    _report(spec, box)  # strict stops here, before forking, when the launcher's layers are missing
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)
     child = os.fork()
     if child == 0:
         try:
-            if spec.mode == "off":
-                check(libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "pdeathsig")
-                os.close(spec.lifeline)
-                Path(spec.home, SANDBOX_REPORT).write_text(json.dumps(asdict(box)))
-                os.execv(argv[0], argv)
-            _inside(spec, box, argv)
+            check(libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "pdeathsig")
+            os.close(spec.lifeline)
+            if spec.mode != "off":
+                _inside(spec, box)
+            _report(spec, box)
+            os.execv(argv[0], argv)
         finally:
             os._exit(98)
     # The launcher keeps no end of the protocol pipes: the worker's death must read as EOF.

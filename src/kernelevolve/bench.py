@@ -77,7 +77,7 @@ def run_suite(
     sample_paths = [sample_for(path, samples) for path in problems]  # all exist before device time is spent
     rows: list[OperatorBench] = []
     started = time.monotonic()
-    with Harness(platform, timeout_s=timeout, sandbox=sandbox) as harness:
+    with Harness(platform, timeout_s=timeout, sandbox=sandbox, hidden=store.directories()) as harness:
         for i, (path, sample_path) in enumerate(zip(problems, sample_paths), 1):
             problem = load_problem(path, timeout_s=timeout)
             progress(f"[{i}/{len(problems)}, {time.monotonic() - started:.0f} s] {problem.name}: sample kernel")

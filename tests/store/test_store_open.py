@@ -123,3 +123,8 @@ def test_write_gives_up_with_store_busy_after_bounded_retries(quick_database):
     finally:
         release.set()
         holder.join()
+
+
+def test_a_sqlite_store_names_the_directories_it_keeps(tmp_path):
+    with open_store(f"sqlite:///{tmp_path / 'db' / 'runs.db'}", objects=tmp_path / "objs") as store:
+        assert set(store.directories()) == {(tmp_path / "objs").resolve(), (tmp_path / "db").resolve()}

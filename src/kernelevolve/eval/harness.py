@@ -64,10 +64,8 @@ def default_cache_dir() -> Path:
 
 def kept_paths(extra: tuple[Path, ...] = ()) -> tuple[str, ...]:
     """What kernelevolve keeps that no candidate may see: the cache (references), the default
-    store beside the working directory, and the store's objects wherever they are."""
+    store beside the working directory, and ``extra`` (the directories of the store in use)."""
     paths = [default_cache_dir(), Path.cwd() / ".kernelevolve", *extra]
-    if os.environ.get("KERNELEVOLVE_OBJECTS"):
-        paths.append(Path(os.environ["KERNELEVOLVE_OBJECTS"]))
     return tuple(sorted({str(p.resolve()) for p in paths}))
 
 

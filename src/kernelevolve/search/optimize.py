@@ -72,11 +72,10 @@ def build_operator(config: OptimizeConfig) -> tuple[Operator, str]:
     return OperatorMix(llm, tuner, config.llm_fraction), note
 
 
-def open_evaluator(config: OptimizeConfig) -> Evaluator:
+def open_evaluator(config: OptimizeConfig, hidden: tuple[Path, ...] = ()) -> Evaluator:
     """The local worker pool, or with ``--executor ray`` actors on a Ray cluster (whose nodes, not
-    this machine, decide the platform)."""
+    this machine, decide the platform). ``hidden``: the store's directories, out of candidates' sight."""
     if config.executor == "local":
-        hidden = tuple(p for p in (config.objects, _sqlite_dir(config.store)) if p)
         return Harness(detect(config.platform), workers=config.workers, timeout_s=config.timeout,
                        sandbox=config.sandbox, hidden=hidden)
     if importlib.util.find_spec("ray") is None:
@@ -89,16 +88,6 @@ def open_evaluator(config: OptimizeConfig) -> Evaluator:
                            address=config.ray_address)
     except ExecutorError as exc:
         raise SearchError(str(exc)) from exc
-
-
-def _sqlite_dir(url: str | None) -> Path | None:
-    """The directory of a SQLite store, which candidates must not read."""
-    if not url or not url.startswith("sqlite"):
-        return None
-    from sqlalchemy.engine import make_url
-
-    database = make_url(url).database
-    return Path(database).resolve().parent if database and database != ":memory:" else None
 
 
 def plan(config: OptimizeConfig) -> Plan:
@@ -114,7 +103,7 @@ def plan(config: OptimizeConfig) -> Plan:
     try:
         store.check_run(config.run_name(problem.name), str(problem.path), problem.hash)
         operator, note = build_operator(config)
-        evaluator = open_evaluator(config)
+        evaluator = open_evaluator(config, store.directories())
     except BaseException:
         store.close()
         raise

@@ -119,6 +119,13 @@ class Store:
         """The URL without its password, for messages and logs."""
         return self._db.display_url
 
+    def directories(self) -> tuple[Path, ...]:
+        """Where this store keeps files: its object directory, and a SQLite database's folder (what
+        an evaluation sandbox must keep out of a candidate's sight)."""
+        database = make_url(self.url).database if self.url.startswith("sqlite") else None
+        folder = Path(database).resolve().parent if database and database != ":memory:" else None
+        return tuple(p for p in (self.objects.root, folder) if p is not None)
+
     def close(self) -> None:
         self._db.close()
 

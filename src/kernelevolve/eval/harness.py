@@ -13,6 +13,7 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -105,12 +106,18 @@ class Harness:
     def sandbox(self, problem: Problem) -> str:
         """What confines this problem's candidates here (starts a candidate worker, kept for use)."""
         try:
-            box = self.candidates.run(lambda worker: worker.sandbox, readable=_readable(problem))
-        except SandboxRefused as exc:
-            raise HarnessError(f"{exc}; {BEST_EFFORT_HINT}") from exc
+            return self._with_candidate_worker(problem, lambda worker: worker.sandbox).summary()
         except (WorkerCrashed, WorkerTimeout) as exc:
             raise HarnessError(f"a candidate worker could not start: {exc}") from exc
-        return box.summary()
+
+    def _with_candidate_worker(self, problem: Problem, use: Callable[[WorkerProcess], Any]) -> Any:
+        """``use`` a candidate worker that may read the problem's directory; a sandbox that
+        ``strict`` refuses is the run's end, with the way out."""
+        try:
+            return self.candidates.run(use, readable=frozenset({str(problem.path.resolve().parent)}))
+        except SandboxRefused as exc:
+            raise HarnessError(f"{exc}; run with --sandbox best-effort to evaluate with what this machine "
+                               "offers (each result then says what is missing)") from exc
 
     # -- references ---------------------------------------------------------------------------------
     def reference_set(self, problem: Problem) -> References:
@@ -225,10 +232,7 @@ class Harness:
             result.sandbox = worker.sandbox.summary()
             return result
 
-        try:
-            return self.candidates.run(use, readable=_readable(problem))
-        except SandboxRefused as exc:
-            raise HarnessError(f"{exc}; {BEST_EFFORT_HINT}") from exc
+        return self._with_candidate_worker(problem, use)
 
     def _judged(self, problem: Problem, source: str, refs: References, cases: list[Case], worker: WorkerProcess,
                 work: Path, request: dict[str, Any], timeout_s: float) -> EvalResult:
@@ -366,14 +370,6 @@ class Harness:
             rows.append(shape_timing(shape, row["candidate"], base, meta, peak, problem.allow_tf32, refs.copy_gbps,
                                      result.flags))
         summarise(result, rows)
-
-BEST_EFFORT_HINT = ("run with --sandbox best-effort to evaluate with what this machine offers (each result then "
-                    "says what is missing)")
-
-
-def _readable(problem: Problem) -> frozenset[str]:
-    """What a candidate worker must read beyond Python and the system: the problem's directory."""
-    return frozenset({str(problem.path.resolve().parent)})
 
 
 def _reply_failure(reply: dict[str, Any]) -> Failure:

@@ -18,6 +18,7 @@ from typing import Any
 
 from kernelevolve.eval.protocol import CandidateFailure, Channel
 
+
 class Worker:
     def __init__(self, role: str, device: str, channel: Channel):
         self.role = role

@@ -6,11 +6,19 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 from sqlalchemy.engine import make_url
+
+from kernelevolve.eval.sandbox import SANDBOX_MODES
 
 
 DEBUG_ENV = "KERNELEVOLVE_DEBUG"
+# The fields that take one of a few words: what each is called in a message, and its words.
+CHOICES = {
+    "policy": ("policy", ("greedy", "mcts", "evolve")),
+    "sandbox": ("sandbox mode", SANDBOX_MODES),
+    "executor": ("executor", ("local", "ray")),
+}
 
 
 def debug_from_env() -> bool:
@@ -41,25 +49,12 @@ class OptimizeConfig(BaseModel):
     knowledge: list[Path] = Field(default_factory=list)
     seed: int = 0  # the search's random seed
 
-    @field_validator("policy")
+    @field_validator("policy", "sandbox", "executor")
     @classmethod
-    def _known_policy(cls, value: str) -> str:
-        if value not in ("greedy", "mcts", "evolve"):
-            raise ValueError(f"unknown policy {value!r}; choose greedy, mcts or evolve")
-        return value
-
-    @field_validator("sandbox")
-    @classmethod
-    def _known_sandbox(cls, value: str) -> str:
-        if value not in ("strict", "best-effort", "off"):
-            raise ValueError(f"unknown sandbox mode {value!r}; choose strict, best-effort or off")
-        return value
-
-    @field_validator("executor")
-    @classmethod
-    def _known_executor(cls, value: str) -> str:
-        if value not in ("local", "ray"):
-            raise ValueError(f"unknown executor {value!r}; choose local or ray")
+    def _one_of_its_choices(cls, value: str, info: ValidationInfo) -> str:
+        what, choices = CHOICES[info.field_name]
+        if value not in choices:
+            raise ValueError(f"unknown {what} {value!r}; choose {', '.join(choices[:-1])} or {choices[-1]}")
         return value
 
     def run_name(self, problem_name: str) -> str:

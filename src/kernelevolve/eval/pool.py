@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from kernelevolve.eval import cgroups, confine
-from kernelevolve.eval.sandbox import Redactor, worker_environment
+from kernelevolve.eval.sandbox import SANDBOX_MODES, Redactor, worker_environment
 from kernelevolve.platform import Platform
 
 START_TIMEOUT_S = 300.0  # importing torch (and CUDA init) on a cold machine
@@ -216,8 +216,8 @@ class WorkerPool:
 
     def __init__(self, role: str, platform: Platform, size: int = 1, redact: Redactor | None = None,
                  sandbox: str = "off", hidden: tuple[str, ...] = (), limits: confine.Limits | None = None):
-        if sandbox not in confine.MODES:
-            raise ValueError(f"unknown sandbox mode {sandbox!r}; choose {', '.join(confine.MODES)}")
+        if sandbox not in SANDBOX_MODES:
+            raise ValueError(f"unknown sandbox mode {sandbox!r}; choose {', '.join(SANDBOX_MODES)}")
         self.role = role
         self.platform = platform
         self.size = size

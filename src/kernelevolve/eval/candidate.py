@@ -81,7 +81,6 @@ def _scale(model: torch.nn.Module, inputs: list[Any]) -> int:
 
 def run_candidate(worker: Any, entry: dict[str, Any], req: dict[str, Any]) -> dict[str, Any]:
     guard, device, kernel = worker.guard, worker.device, req["kernel"]
-    problem, module = entry["problem"], entry["module"]
     cases = [Case(**c) for c in req["cases"]]
     warmup_inputs = _prepare_baselines(worker, entry, cases, req.get("baselines", []))
     worker.channel.send({"event": "candidate_start"})
@@ -100,9 +99,7 @@ def run_candidate(worker: Any, entry: dict[str, Any], req: dict[str, Any]) -> di
     previous: list[torch.Tensor] = []
     results = []
     for case in cases:
-        inputs = make_inputs(module, problem, case, device)
-        if digest(inputs) != req["digests"][case.id]:
-            raise RuntimeError(f"inputs of {case.id} differ from the reference worker's: nondeterministic get_inputs()")
+        inputs = _same_inputs(entry, case, req["digests"][case.id], device)
         files = []
         for variant in (0, 1) if case.sentinel_pair else (0,):
             outputs = _checked_call(guard, model, inputs, case, variant, previous, device, kernel,
@@ -214,12 +211,17 @@ def _timing_feed(entry, sets: list[Case], digests: list[str], device: str):
     exists while an earlier one is timed), and checked against the reference worker's digest."""
 
     def feed(k: int) -> list[Any]:
-        inputs = make_inputs(entry["module"], entry["problem"], sets[k], device)
-        if digest(inputs) != digests[k]:
-            raise RuntimeError(f"inputs of {sets[k].id} differ from the reference worker's: nondeterministic get_inputs()")
-        return inputs
+        return _same_inputs(entry, sets[k], digests[k], device)
 
     return feed
+
+
+def _same_inputs(entry, case: Case, expected_digest: str, device: str) -> list[Any]:
+    """The case's inputs, made here as the reference worker made them (its digest proves it)."""
+    inputs = make_inputs(entry["module"], entry["problem"], case, device)
+    if digest(inputs) != expected_digest:
+        raise RuntimeError(f"inputs of {case.id} differ from the reference worker's: nondeterministic get_inputs()")
+    return inputs
 
 
 class _WatchedCalls:

@@ -111,6 +111,44 @@ def test_constexpr_defaults_and_config_kwargs_are_tunable():
     }
 
 
+def test_tuple_chained_attribute_and_walrus_bindings_are_tunable():
+    source = textwrap.dedent(
+        """
+        BLOCK_M, BLOCK_N = 64, 32
+        (BLOCK_K, (num_warps, num_stages)) = 16, (4, 3)
+        TILE_M = TILE_N = 128
+        class ModelNew:
+            def __init__(self):
+                self.BLOCK_SIZE = 1024
+        if (GROUP_SIZE_M := 8) > 1:
+            pass
+        first, *rest = 64, 64, 64
+        """
+    )
+    assert tunable_parameters(source) == {
+        "BLOCK_M": [64], "BLOCK_N": [32], "BLOCK_K": [16], "num_warps": [4], "num_stages": [3],
+        "TILE_M": [128], "BLOCK_SIZE": [1024], "GROUP_SIZE_M": [8],
+    }
+
+
+def test_a_chained_assignment_is_one_literal_rewritten_cleanly():
+    source = "BLOCK_M = BLOCK_N = 64\n"
+    parent = node(0, source)
+    assert propose([parent], parent).source in ("BLOCK_M = BLOCK_N = 32\n", "BLOCK_M = BLOCK_N = 128\n")
+
+
+def test_launcher_defaults_dict_literals_and_min_caps_are_tunable():
+    source = textwrap.dedent(
+        """
+        def softmax(x, BLOCK_SIZE=1024, eps=1e-5):
+            block = min(triton.next_power_of_2(x.shape[1]), 4096)
+            BLOCK = min(triton.next_power_of_2(x.shape[1]), 2048)
+            kernel[grid](x, **{"XBLOCK": 256, "n": 7})
+        """
+    )
+    assert tunable_parameters(source) == {"BLOCK_SIZE": [1024], "block": [4096], "BLOCK": [2048], "XBLOCK": [256]}
+
+
 def test_both_arms_of_a_conditional_setting_are_tunable():
     source = "num_warps = 4 if BLOCK_SIZE <= 2048 else (8 if BLOCK_SIZE <= 8192 else 16)\n"
     assert tunable_parameters(source) == {"num_warps": [4, 8, 16]}

@@ -112,48 +112,76 @@ def _named_literals(tree: ast.AST) -> list[tuple[str, ast.Constant]]:
     for node in ast.walk(tree):
         if isinstance(node, ast.keyword) and node.arg:
             found.append((node.arg, node.value))
-        elif (
-            isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
-        ):
-            found.append((node.targets[0].id, node.value))
-        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-            found.append((node.target.id, node.value))
-        elif isinstance(node, ast.Call) and _call_name(node).endswith("Config"):
-            found += _config_dict_items(node)
+        elif isinstance(node, ast.Assign):
+            found += [pair for target in node.targets for pair in _bindings(target, node.value)]
+        elif isinstance(node, (ast.AnnAssign, ast.NamedExpr)):
+            found += _bindings(node.target, node.value)
+        elif isinstance(node, ast.Dict):
+            found += _dict_items(node)
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            found += _constexpr_defaults(node.args)
+            found += _defaults(node.args)
     return [(name, literal) for name, value in found for literal in _branches(value) if _is_int(literal)]
 
 
+def _tunable_literals(tree: ast.AST) -> list[tuple[str, ast.Constant, Domain]]:
+    """Each literal bound to a tunable name once, under the first such name (``BLOCK_M = BLOCK_N =
+    64`` is one literal), with its domain narrowed by the bounds the source asserts."""
+    bounds = declared_bounds(tree)
+    literals: dict[int, tuple[str, ast.Constant, Domain]] = {}
+    for name, lit in _named_literals(tree):
+        domain = domain_of(name)
+        if domain is not None and id(lit) not in literals:
+            domain = domain.within(*bounds.get(name, (0, sys.maxsize)))
+            if domain.contains(lit.value):
+                literals[id(lit)] = (name, lit, domain)
+    return sorted(literals.values(), key=lambda item: (item[1].lineno, item[1].col_offset))
+
+
+def _bindings(target: ast.AST | None, value: ast.AST | None) -> list[tuple[str, ast.AST | None]]:
+    """The names an assignment binds, with their values: ``BLOCK_M, BLOCK_N = 64, 64`` pairs
+    element by element, ``self.BLOCK = 64`` binds the attribute's name; ``A = B = 64`` arrives
+    here once per target."""
+    if isinstance(target, ast.Name):
+        return [(target.id, value)]
+    if isinstance(target, ast.Attribute):
+        return [(target.attr, value)]
+    if (
+        isinstance(target, (ast.Tuple, ast.List))
+        and isinstance(value, (ast.Tuple, ast.List))
+        and len(target.elts) == len(value.elts)
+        and not any(isinstance(e, ast.Starred) for e in target.elts + value.elts)
+    ):
+        return [pair for t, v in zip(target.elts, value.elts) for pair in _bindings(t, v)]
+    return []
+
+
 def _branches(value: ast.AST | None) -> list[ast.AST | None]:
-    """The values a name may be bound to: both arms of ``4 if block <= 2048 else 8``."""
+    """The values a name may be bound to: both arms of ``4 if block <= 2048 else 8``, and the
+    literal caps of ``min(triton.next_power_of_2(n), 1024)`` (or floors of ``max``)."""
     if isinstance(value, ast.IfExp):
         return _branches(value.body) + _branches(value.orelse)
+    if isinstance(value, ast.Call) and _call_name(value) in ("min", "max") and not value.keywords:
+        return [branch for arg in value.args for branch in _branches(arg)]
     return [value]
 
 
-def _config_dict_items(call: ast.Call) -> list[tuple[str, ast.AST | None]]:
-    """Entries of the meta-parameter dict of ``triton.Config({...}, ...)``."""
-    dicts = [a for a in call.args if isinstance(a, ast.Dict)]
-    dicts += [k.value for k in call.keywords if k.arg == "kwargs" and isinstance(k.value, ast.Dict)]
+def _dict_items(d: ast.Dict) -> list[tuple[str, ast.AST | None]]:
+    """String-keyed entries of a dict literal: ``triton.Config({"BLOCK_M": 64}, ...)``, or
+    ``kernel[grid](..., **{"BLOCK": 64})``."""
     return [
         (key.value, value)
-        for d in dicts
         for key, value in zip(d.keys, d.values)
         if isinstance(key, ast.Constant) and isinstance(key.value, str)
     ]
 
 
-def _constexpr_defaults(args: ast.arguments) -> list[tuple[str, ast.AST | None]]:
-    """Defaults of kernel parameters annotated ``tl.constexpr``."""
+def _defaults(args: ast.arguments) -> list[tuple[str, ast.AST | None]]:
+    """Parameter defaults: a kernel's ``BLOCK: tl.constexpr = 64`` and a launcher's
+    ``def softmax(x, BLOCK_SIZE=1024)`` alike (the name decides whether it is tunable)."""
     positional = args.posonlyargs + args.args
     pairs = list(zip(positional[len(positional) - len(args.defaults) :], args.defaults))
     pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None]
-    return [
-        (arg.arg, default)
-        for arg, default in pairs
-        if arg.annotation is not None and ast.unparse(arg.annotation).endswith("constexpr")
-    ]
+    return [(arg.arg, default) for arg, default in pairs]
 
 
 # ``NAME op LITERAL`` in an assert keeps NAME within (low, high)
@@ -209,16 +237,7 @@ def _char_offset(source: str, line_starts: list[int], lineno: int, col_bytes: in
 
 def find_sites(source: str) -> list[Site]:
     """Every tunable literal of ``source`` in source order. Raises SyntaxError if it does not parse."""
-    tree = ast.parse(source)
-    bounds = declared_bounds(tree)
-    literals = []
-    for name, lit in _named_literals(tree):
-        domain = domain_of(name)
-        if domain is not None:
-            domain = domain.within(*bounds.get(name, (0, sys.maxsize)))
-            if domain.contains(lit.value):
-                literals.append((name, lit, domain))
-    literals.sort(key=lambda item: (item[1].lineno, item[1].col_offset))
+    literals = _tunable_literals(ast.parse(source))
     line_starts = [0] + [m.end() for m in re.finditer(r"\r\n|\r|\n", source)]
     seen: dict[str, int] = defaultdict(int)
     sites = []

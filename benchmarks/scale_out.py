@@ -42,6 +42,7 @@ import triton  # noqa: E402
 
 from kernelevolve.eval.harness import Harness  # noqa: E402
 from kernelevolve.eval.ray_executor import RayExecutor  # noqa: E402
+from kernelevolve.graph import NewNode  # noqa: E402
 from kernelevolve.platform import Platform  # noqa: E402
 from kernelevolve.problem import Problem, load_problem  # noqa: E402
 from kernelevolve.store import new_owner, open_store  # noqa: E402
@@ -153,7 +154,7 @@ def claim_and_release(url: str, objects: str, run_id: int, parents: list[int], c
 def claim_latency(url: str, objects: Path, processes: int, cycles: int) -> dict[str, Any]:
     with open_store(url, objects=objects) as store:
         run = store.ensure_run(f"claims-{processes}", "synthetic.py", "synthetic", "interpreter", {})
-        parents = [store.add_node(run.id, None, "seed", f"# {i}\n", {}, 1.0, False, "ok", {}, {}, "").id
+        parents = [store.add_node(run.id, NewNode(None, "seed", f"# {i}\n", {}, 1.0, False, "ok")).id
                    for i in range(8)]
     context = multiprocessing.get_context("spawn")
     ready, go, out = context.Queue(), context.Event(), context.Queue()

@@ -25,13 +25,15 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy
 
-from kernelevolve.store import NewNode, Store, new_owner, open_store
+from kernelevolve.graph import NewNode
+from kernelevolve.store import Store, new_owner, open_store
 
 LINEAGE_TARGET_MS = 100.0
 SOURCE = "import triton\nimport triton.language as tl\n\n@triton.jit\ndef kernel(x_ptr, n):\n    pass\n"
@@ -103,14 +105,10 @@ def insert_one_by_one(store: Store, run_id: int, count: int, rng: random.Random)
     owner = new_owner()
     recorded: list[int] = []
     started = time.perf_counter()
-    for _ in range(count):
-        node = synthetic_node(0, None, rng)
+    for n in range(count):  # each its own source: a child twin of its parent would be refused
         claim = store.claim_slot(run_id, owner, max_steps=count)
         parent = rng.choice(recorded) if recorded and rng.random() > 0.01 else None
-        added = store.add_node(
-            run_id, parent, node.operator, node.source, node.result, node.score, node.is_buggy,
-            node.status, node.metrics, node.tags, node.overview, claim_id=claim,
-        )
+        added = store.add_node(run_id, replace(synthetic_node(n, parent, rng), id=None), claim_id=claim)
         recorded.append(added.id)
     return time.perf_counter() - started
 

@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from kernelevolve import cli
+from kernelevolve.graph import NewNode
 from kernelevolve.store import open_store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -104,7 +105,7 @@ def test_a_truncated_database_is_refused_in_a_sentence(workdir):
     with open_store(root=workdir / "store") as st:
         run = st.ensure_run("r", str(PROBLEM), "p" * 64, "interpreter", {})
         for n in range(40):
-            st.add_node(run.id, None, "tuner", f"# {n}\n" * 200, {}, 1.0, False, "ok", {}, {"change": "x" * 2000}, "")
+            st.add_node(run.id, NewNode(None, "tuner", f"# {n}\n" * 200, {}, 1.0, False, "ok", tags={"change": "x" * 2000}))
     database = workdir / "store" / "kernelevolve.db"
     data = database.read_bytes()
     database.write_bytes(data[: len(data) // 3])
@@ -128,8 +129,8 @@ def test_a_conflicting_run_name_is_refused_before_any_worker_starts(workdir, mon
 def run_with_lost_files(workdir):
     with open_store() as st:
         run = st.ensure_run("r", str(PROBLEM), "p" * 64, "interpreter", {})
-        kept = st.add_node(run.id, None, "tuner", "# kept\n", {}, 1.0, False, "ok", {}, {"change": "[/oops] [bold]x"}, "")
-        lost = st.add_node(run.id, kept.id, "llm", "# lost\n", {}, 2.0, False, "ok", {}, {"change": "faster"}, "")
+        kept = st.add_node(run.id, NewNode(None, "tuner", "# kept\n", {}, 1.0, False, "ok", tags={"change": "[/oops] [bold]x"}))
+        lost = st.add_node(run.id, NewNode(kept.id, "llm", "# lost\n", {}, 2.0, False, "ok", tags={"change": "faster"}))
     shutil.rmtree(lost.kernel_path.parent)
     return kept, lost
 

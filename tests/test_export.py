@@ -131,6 +131,7 @@ def test_an_imported_reference_exports_as_a_subclass_of_the_name_the_problem_bin
     import torch
 
     from kernelevolve.export import export_run
+    from kernelevolve.graph import NewNode
     from kernelevolve.problem import load_problem
     from kernelevolve.store import open_store
     from tests.reference_layouts import INIT_SIGNATURE, write_layout
@@ -139,8 +140,8 @@ def test_an_imported_reference_exports_as_a_subclass_of_the_name_the_problem_bin
     problem = load_problem(path)
     with open_store(root=tmp_path / "store") as store:
         run = store.ensure_run("r", str(path), problem.hash, "interpreter", {})
-        store.add_node(run.id, None, "seed", IDENTITY_KERNEL, result={}, score=1.0, is_buggy=False, status="ok",
-                       metrics={}, tags={}, overview="")
+        store.add_node(run.id, NewNode(None, "seed", IDENTITY_KERNEL, result={}, score=1.0, is_buggy=False,
+                                       status="ok"))
         text = export_run(store, "r")
     assert f"`ModelNew` subclasses `Model` (`instlib.layers.GatedScale`): it takes the\nsame constructor arguments, `{INIT_SIGNATURE}`" in text
     (tmp_path / "exported.py").write_text(text)

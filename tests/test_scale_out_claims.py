@@ -16,6 +16,7 @@ import pytest
 
 from kernelevolve.eval.harness import References
 from kernelevolve.eval.result import EvalResult, Status
+from kernelevolve.graph import NewNode
 from kernelevolve.operators.base import ExpansionContext, Proposal
 from kernelevolve.platform import Platform
 from kernelevolve.problem import load_problem
@@ -77,7 +78,7 @@ def controller(store, problem, steps, evaluator=None):
 
 
 def add(store, run, score, parent=None):
-    return store.add_node(run.id, parent, "seed", f"# {uuid.uuid4().hex}\n", {}, score, False, "ok", {}, {}, "")
+    return store.add_node(run.id, NewNode(parent, "seed", f"# {uuid.uuid4().hex}\n", {}, score, False, "ok"))
 
 
 def children(store, run, parent_id):

@@ -369,7 +369,7 @@ def runs(store: Optional[str] = StoreOpt, objects: Optional[Path] = ObjectsOpt,
     with _open_existing(store, objects) as st:
         summaries = st.list_runs()
     if as_json:
-        sys.stdout.write(json.dumps([_run_json(s.run) | {"nodes": s.node_count, "buggy": s.buggy_count,
+        sys.stdout.write(json.dumps([s.run.to_json() | {"nodes": s.node_count, "buggy": s.buggy_count,
                                                           "best_score": s.best_score} for s in summaries]) + "\n")
         return
     table = Table(title="runs")
@@ -392,8 +392,8 @@ def show(run: str, store: Optional[str] = StoreOpt, objects: Optional[Path] = Ob
         best = st.best(record.id)
     missing = {n.id: [p.name for p in n.missing_files()] for n in nodes}
     if as_json:
-        payload = {"run": _run_json(record), "nodes": [_node_json(n) | {"missing_files": missing[n.id]} for n in nodes],
-                   "best": _node_json(best) | {"missing_files": missing[best.id]} if best else None}
+        payload = {"run": record.to_json(), "nodes": [n.to_json() | {"missing_files": missing[n.id]} for n in nodes],
+                   "best": best.to_json() | {"missing_files": missing[best.id]} if best else None}
         sys.stdout.write(json.dumps(payload) + "\n")
         return
     table = Table(title=escape(f"run {record.name} ({record.platform}, {record.status})"))
@@ -428,7 +428,7 @@ def lineage(run: str, node: int, store: Optional[str] = StoreOpt, objects: Optio
     if not chain or chain[-1].run_id != record.id:
         fail(f"run {run} has no node {node}", f"`kernelevolve show {run}` lists the run's nodes")
     if as_json:
-        sys.stdout.write(json.dumps([_node_json(n) for n in chain]) + "\n")
+        sys.stdout.write(json.dumps([n.to_json() for n in chain]) + "\n")
         return
     for depth, n in enumerate(chain):
         out.print(f"{'  ' * depth}{n.id} " + escape(f"[{n.operator}] {n.status} score {n.score:.3f}  "
@@ -548,21 +548,6 @@ def _run(st, name: str):
         names = ", ".join(s.run.name for s in st.list_runs()) or "none"
         fail(f"no run named {name!r} in {st.display_url}", f"runs there: {names}")
     return record
-
-
-def _run_json(record) -> dict:
-    return {"id": record.id, "name": record.name, "problem_path": record.problem_path,
-            "problem_hash": record.problem_hash, "platform": record.platform, "status": record.status,
-            "config": record.config, "created_at": record.created_at.isoformat(),
-            "updated_at": record.updated_at.isoformat()}
-
-
-def _node_json(n) -> dict:
-    return {"id": n.id, "run_id": n.run_id, "parent_id": n.parent_id, "score": n.score, "is_buggy": n.is_buggy,
-            "status": n.status, "operator": n.operator, "source_hash": n.source_hash,
-            "kernel_path": str(n.kernel_path), "result_path": str(n.result_path),
-            "overview_path": str(n.overview_path), "metrics": n.metrics, "tags": n.tags,
-            "created_at": n.created_at.isoformat()}
 
 
 if __name__ == "__main__":

@@ -9,10 +9,10 @@ from pathlib import Path
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 from sqlalchemy.engine import make_url
 
-from kernelevolve.eval.sandbox import SANDBOX_MODES
-
-
 DEBUG_ENV = "KERNELEVOLVE_DEBUG"
+# How candidate workers are confined by the OS (eval/confine.py): every layer or refuse, every layer
+# this machine offers, or none.
+SANDBOX_MODES = ("strict", "best-effort", "off")
 # The fields that take one of a few words: what each is called in a message, and its words.
 CHOICES = {
     "policy": ("policy", ("greedy", "mcts", "evolve")),

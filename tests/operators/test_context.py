@@ -14,10 +14,10 @@ from kernelevolve.eval.result import (
     ShapeTiming,
     Status,
 )
+from kernelevolve.graph import Graph, NodeView
 from kernelevolve.operators.base import ExpansionContext
 from kernelevolve.operators.context import CHANGE_TAG, MAX_LINEAGE, Diagnosis, diagnose
 from kernelevolve.problem import DEFAULT_TOLERANCES, Problem, Shape
-from kernelevolve.search.graph import Graph, NodeView
 
 PROBLEM = Problem(
     path=Path("scale_add/problem.py"),

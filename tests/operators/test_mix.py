@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from kernelevolve.graph import Graph, NodeView
 from kernelevolve.operators.base import ExpansionContext, Proposal
 from kernelevolve.operators.mix import OperatorMix
 from kernelevolve.operators.tuner import Tuner
 from kernelevolve.problem import Problem
-from kernelevolve.search.graph import Graph, NodeView
 
 PROBLEM = Problem(Path("problem.py"), "", "", [], {}, allow_tf32=False, trials=3)
 TUNABLE = (Path(__file__).parent / "data" / "scaled_add.py").read_text()

@@ -23,7 +23,7 @@ from kernelevolve.operators.prompts import (
     render_template,
 )
 from kernelevolve.problem import load_problem
-from kernelevolve.search.graph import Graph, NodeView
+from kernelevolve.graph import Graph, NodeView
 from tests.reference_layouts import FORWARD_BODY, GATE_BODY, INIT_SIGNATURE, LAYOUTS, write_layout
 
 PROBLEM = load_problem(Path(__file__).with_name("data") / "softmax_problem.py")

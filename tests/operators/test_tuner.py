@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from kernelevolve.graph import Graph, NodeView
 from kernelevolve.operators.base import ExpansionContext, Proposal
 from kernelevolve.operators.tuner import (
     BLOCK,
@@ -26,7 +27,6 @@ from kernelevolve.operators.tuner import (
     tunable_parameters,
 )
 from kernelevolve.problem import Problem
-from kernelevolve.search.graph import Graph, NodeView
 
 DATA = Path(__file__).parent / "data"
 FIXTURES = ["scaled_add", "grouped_matmul", "row_softmax"]

@@ -17,7 +17,7 @@ from kernelevolve.operators.reply import MAX_KERNEL_CHARS, MAX_REPLY_CHARS, NO_C
 from kernelevolve.operators.universal import UniversalOperator, reference_operators
 from kernelevolve.problem import load_problem
 from kernelevolve.reference import describe_reference
-from kernelevolve.search.graph import Graph, NodeView
+from kernelevolve.graph import Graph, NodeView
 from tests.llm.fake_servers import OpenAIServer, Reply, isolate_llm_env
 from tests.llm.fake_servers import Status as HTTPStatus
 

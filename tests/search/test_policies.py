@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from kernelevolve.search.graph import Graph, NodeView
+from kernelevolve.graph import Graph, NodeView
 from kernelevolve.search.policies import (
     EvolvePolicy,
     GreedyPolicy,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kernelevolve.search.graph import Graph, NodeView
+from kernelevolve.graph import Graph, NodeView
 from kernelevolve.search.termination import Termination, steps_since_improvement
 
 

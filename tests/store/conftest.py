@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from kernelevolve.graph import NewNode
 from kernelevolve.store import NodeRecord, RunRecord, Store, open_store
 
 
@@ -54,6 +55,7 @@ def make_node(store: Store) -> Callable[..., NodeRecord]:
             metrics={"n": n}, tags={}, overview=f"node {n}",
         )
         fields.update(overrides)
-        return store.add_node(run_id, parent_id, **fields)
+        claim_id = fields.pop("claim_id", None)
+        return store.add_node(run_id, NewNode(parent_id=parent_id, **fields), claim_id=claim_id)
 
     return make

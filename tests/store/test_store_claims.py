@@ -12,6 +12,7 @@ import uuid
 
 import pytest
 
+from kernelevolve.graph import NewNode
 from kernelevolve.store import DuplicateChildError, InvalidRecordError, ParentBusyError, new_owner, open_store
 
 
@@ -106,8 +107,8 @@ def _spend_budget(store, run_id: int, max_steps: int) -> int:
     owner = new_owner()
     recorded = 0
     while (claim := store.claim_slot(run_id, owner, max_steps)) is not None:
-        store.add_node(run_id, None, "tuner", f"# {owner} {recorded}", {}, 1.0, False, "ok",
-                       {}, {}, "", claim_id=claim)
+        store.add_node(run_id, NewNode(None, "tuner", f"# {owner} {recorded}", {}, 1.0, False, "ok"),
+                       claim_id=claim)
         recorded += 1
     return recorded
 

@@ -8,8 +8,8 @@ import random
 
 import pytest
 
-from kernelevolve.search.graph import Graph
-from kernelevolve.store import InvalidRecordError, NewNode, ObjectMissingError, source_hash
+from kernelevolve.graph import Graph, NewNode, source_hash
+from kernelevolve.store import InvalidRecordError, ObjectMissingError
 
 
 def _ids(records):
@@ -17,11 +17,11 @@ def _ids(records):
 
 
 def test_added_node_files_hold_source_result_overview_and_extra_objects(store, run):
-    node = store.add_node(
-        run.id, None, "llm", "def kernel(): pass\n", {"status": "ok", "speedup": 1.3}, 1.3, False,
+    node = store.add_node(run.id, NewNode(
+        None, "llm", "def kernel(): pass\n", {"status": "ok", "speedup": 1.3}, 1.3, False,
         "ok", {"gbps": 800.0}, {"island": 2}, "# overview\n",
         objects={"prompt.md": "the prompt", "reply.md": "the reply"},
-    )
+    ))
     assert node.kernel_path.read_text() == "def kernel(): pass\n"
     assert node.kernel_path == store.objects.root / f"runs/{run.name}/nodes/{node.id}/kernel.py"
     assert json.loads(node.result_path.read_text()) == {"status": "ok", "speedup": 1.3}
@@ -45,7 +45,7 @@ def test_every_row_points_at_files_that_exist(store, run, make_node):
 
 def test_refused_node_writes_no_files_and_no_row(store, run):
     with pytest.raises(InvalidRecordError, match="NaN"):
-        store.add_node(run.id, None, "llm", "src", {}, math.nan, False, "ok", {}, {}, "")
+        store.add_node(run.id, NewNode(None, "llm", "src", {}, math.nan, False, "ok"))
     assert store.count_nodes(run.id) == 0
     assert not (store.objects.root / "runs").exists()
 

@@ -29,6 +29,7 @@ from kernelevolve.eval.result import CaseResult, EvalResult, Failure, Mismatch, 
 from kernelevolve.eval.scoring import shape_timing, summarise
 from kernelevolve.eval.sandbox import Redactor
 from kernelevolve.eval.static import check_source
+from kernelevolve.graph import source_hash
 from kernelevolve.platform import Platform, peak_for
 from kernelevolve.problem import Problem
 
@@ -50,10 +51,6 @@ class References:
     device_name: str
     versions: dict[str, str]
     copy_gbps: float | None
-
-
-def source_hash(source: str) -> str:
-    return hashlib.sha256(source.encode()).hexdigest()
 
 
 def default_cache_dir() -> Path:

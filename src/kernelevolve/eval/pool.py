@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from kernelevolve.eval import cgroups, confine
-from kernelevolve.eval.sandbox import SANDBOX_MODES, Redactor, worker_environment
+from kernelevolve.config import SANDBOX_MODES
+from kernelevolve.eval.sandbox import Redactor, worker_environment
 from kernelevolve.platform import Platform
 
 START_TIMEOUT_S = 300.0  # importing torch (and CUDA init) on a cold machine

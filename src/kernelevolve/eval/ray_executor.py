@@ -22,9 +22,10 @@ from typing import Any
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError, WorkerCrashedError
 
-from kernelevolve.eval.harness import Harness, HarnessError, References, source_hash
+from kernelevolve.eval.harness import Harness, HarnessError, References
 from kernelevolve.eval.pool import START_TIMEOUT_S
 from kernelevolve.eval.result import EvalResult, Status
+from kernelevolve.graph import source_hash
 from kernelevolve.platform import PLATFORMS, Platform, detect
 from kernelevolve.problem import Problem, load_problem
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from enum import Enum
 from typing import Annotated
 
-from pydantic import BaseModel, Field, PlainSerializer
+from pydantic import BaseModel, Field, PlainSerializer, field_validator
+
+from kernelevolve.graph import Status
 
 
 def _finite_or_word(value: float) -> float | str:
@@ -21,17 +22,6 @@ def _finite_or_word(value: float) -> float | str:
 # A float that any JSON reader accepts: ``model_dump(mode="json")`` writes non-finite values as
 # "nan", "inf" or "-inf"; validation turns those strings back into floats.
 Real = Annotated[float, PlainSerializer(_finite_or_word, when_used="json")]
-
-
-class Status(str, Enum):
-    ok = "ok"
-    syntax_error = "syntax_error"
-    compile_error = "compile_error"
-    runtime_error = "runtime_error"
-    mismatch = "mismatch"
-    timeout = "timeout"
-    crash = "crash"
-    rejected = "rejected"
 
 
 class ExactCheck(BaseModel):
@@ -159,6 +149,13 @@ class EvalResult(BaseModel):
     elapsed_s: Real = 0.0
     source_hash: str = ""
     problem_hash: str = ""
+
+    @field_validator("status")
+    @classmethod
+    def _a_verdict(cls, status: Status) -> Status:
+        if status is Status.no_candidate:
+            raise ValueError("no_candidate is a node's status, never an evaluation's verdict")
+        return status
 
     @property
     def score(self) -> float:

@@ -17,9 +17,6 @@ SECRET_VALUE = re.compile(r"://[^/\s:@]+:[^/\s@]+@")
 # Names that point at the user's working directory or the store.
 HIDDEN_NAMES = {"PWD", "OLDPWD", "KERNELEVOLVE_STORE", "KERNELEVOLVE_OBJECTS"}
 REDACTED = "[redacted]"
-# How candidate workers are confined by the OS (eval/confine.py): every layer or refuse, every layer
-# this machine offers, or none.
-SANDBOX_MODES = ("strict", "best-effort", "off")
 
 
 def is_secret(name: str, value: str) -> bool:

@@ -6,8 +6,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from kernelevolve.graph import Graph, NodeView
 from kernelevolve.problem import Problem
-from kernelevolve.search.graph import Graph, NodeView
 
 
 @dataclass

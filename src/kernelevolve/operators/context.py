@@ -20,11 +20,10 @@ from kernelevolve.eval.result import (
     Failure,
     Mismatch,
     ShapeTiming,
-    Status,
 )
+from kernelevolve.graph import VERDICTS, Graph, NodeView, Status
 from kernelevolve.operators.base import ExpansionContext
 from kernelevolve.operators.prompts import percent, render_template
-from kernelevolve.search.graph import Graph, NodeView
 
 CHANGE_TAG = "change"  # node tag holding the Proposal.reason that produced the node
 LAUNCH_BOUND_MS = 0.010  # under ~10 µs a call is dominated by launch overhead, not by the kernel
@@ -36,7 +35,7 @@ MAX_KERNEL_FRAMES = 3  # the candidate's innermost traceback frames
 MAX_LINE_CHARS = 240
 MAX_SUMMARY_CHARS = 200
 
-HARNESS_STATUSES = {s.value for s in Status}
+VERDICT_VALUES = {s.value for s in VERDICTS}
 ERROR_STATUSES = {Status.syntax_error, Status.compile_error, Status.runtime_error, Status.timeout, Status.crash}
 
 # What a bottleneck hypothesis asks retrieval for.
@@ -166,8 +165,7 @@ class FailedAttempt:
 class Diagnosis:
     """What happened to the parent node, in the terms the next kernel needs."""
 
-    status: str | None  # the parent's status (a harness Status, or the controller's for a node without
-    # a kernel); None when there is no parent (a first kernel)
+    status: str | None  # the parent's Status value; None when there is no parent (a first kernel)
     reason: str = ""
     error: ErrorReport | None = None
     mismatch: MismatchReport | None = None
@@ -229,7 +227,7 @@ def diagnose(ctx: ExpansionContext) -> Diagnosis:
     lineage = lineage_steps(ctx.graph, ctx.parent)
     shown = lineage[-MAX_LINEAGE:]
     history = {"lineage": tuple(shown), "lineage_omitted": len(lineage) - len(shown), "failed_siblings": failed}
-    if ctx.parent.status not in HARNESS_STATUSES:  # recorded without an evaluation: no kernel came out
+    if ctx.parent.status not in VERDICT_VALUES:  # no_candidate: recorded without an evaluation
         return Diagnosis(status=ctx.parent.status, reason=str(ctx.parent.result.get("reason", "")), **history)
     result = node_result(ctx.parent)
     status = result.status

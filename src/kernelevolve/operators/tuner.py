@@ -9,7 +9,6 @@ or two at a time; moves that raised the score earlier in the same lineage are tr
 from __future__ import annotations
 
 import ast
-import hashlib
 import random
 import re
 import sys
@@ -18,8 +17,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from itertools import combinations
 
+from kernelevolve.graph import Graph, NodeView, source_hash
 from kernelevolve.operators.base import ExpansionContext, Proposal
-from kernelevolve.search.graph import Graph, NodeView
 
 SiteKey = tuple[str, int]  # (parameter name, its occurrence in source order)
 History = dict[tuple[SiteKey, int], float]  # (site, direction ±1) -> summed score change
@@ -262,10 +261,6 @@ def rewrite(source: str, moves: tuple[Move, ...]) -> str:
     for move in sorted(moves, key=lambda m: m.site.start, reverse=True):
         source = source[: move.site.start] + str(move.new) + source[move.site.end :]
     return source
-
-
-def source_hash(source: str) -> str:
-    return hashlib.sha256(source.encode()).hexdigest()
 
 
 # --- learning from the lineage --------------------------------------------------------------------

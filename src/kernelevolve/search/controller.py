@@ -19,19 +19,18 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from kernelevolve.eval.harness import HARNESS_VERSION, References, source_hash
+from kernelevolve.eval.harness import HARNESS_VERSION, References
 from kernelevolve.eval.result import EvalResult
+from kernelevolve.graph import Graph, NewNode, NodeView, Status, source_hash
 from kernelevolve.llm.errors import LLMRequestError
 from kernelevolve.operators.base import ExpansionContext, Operator, Proposal
 from kernelevolve.platform import Platform
 from kernelevolve.problem import Problem
-from kernelevolve.search.graph import Graph, NodeView
 from kernelevolve.search.overview import overview_markdown
 from kernelevolve.search.policies import Policy, Selection
 from kernelevolve.search.termination import Termination
 from kernelevolve.store import DuplicateChildError, NodeRecord, ParentBusyError, RunRecord, Store, new_owner
 
-NO_CANDIDATE = "no_candidate"  # node status of an expansion that produced no kernel source
 GIVE_UP_AFTER_EMPTY = 8  # consecutive expansions without a source before the run stops
 CLAIM_ATTEMPTS = 4  # selections per step before a parent another expansion holds is shared
 SEED_POLL_S = 0.5  # how often a controller checks whether another one has recorded the seeds
@@ -239,17 +238,18 @@ class Controller:
     def _record(self, run, parent: NodeView | None, proposal: Proposal, result: EvalResult | None,
                 tags: dict[str, Any], claim: int, progress: Progress) -> NodeRecord:
         if result is None:
-            status, score, buggy, payload = NO_CANDIDATE, 0.0, True, {"status": NO_CANDIDATE, "reason": proposal.reason}
+            status, score, buggy = Status.no_candidate.value, 0.0, True
+            payload = {"status": status, "reason": proposal.reason}
         else:
             status, score, buggy, payload = result.status.value, result.score, result.is_buggy, result.model_dump(mode="json")
         metrics = {"speedup": payload.get("speedup"), "speedup_eager": payload.get("speedup_eager"),
                    "elapsed_s": payload.get("elapsed_s"), "usage": proposal.usage}
         node_tags = {**tags, "change": proposal.reason}
         overview = overview_markdown(run.name, parent.id if parent else None, proposal, payload, score)
-        node = self.store.add_node(
-            run.id, parent.id if parent else None, proposal.operator, proposal.source or "", payload, score,
-            buggy, status, metrics, node_tags, overview, objects=proposal.objects or None, claim_id=claim,
-        )
+        new = NewNode(parent_id=parent.id if parent else None, operator=proposal.operator,
+                      source=proposal.source or "", result=payload, score=score, is_buggy=buggy, status=status,
+                      metrics=metrics, tags=node_tags, overview=overview, objects=dict(proposal.objects))
+        node = self.store.add_node(run.id, new, claim_id=claim)
         with self._lock:
             progress.last = f"node {node.id}: {status} ({proposal.operator})"
             progress.operator = proposal.operator
@@ -284,8 +284,8 @@ class Controller:
         with self._lock:
             self._views.update(loaded)
             views = [self._views[i] for i in ids]
-        good = [v for v in views if not v.is_buggy]
-        best = max(good, key=lambda v: (v.score, -v.id), default=None)
+        graph = Graph(views)
+        best = graph.best()
         progress.steps_done = len(views)
         if progress.steps_at_start is None:
             progress.steps_at_start = len(views)
@@ -293,7 +293,7 @@ class Controller:
         progress.best_score = best.score if best else None
         progress.best_node = best.id if best else None
         self.on_progress(progress)
-        return Graph(views)
+        return graph
 
 
 def seed_sources(paths: list[Path]) -> list[tuple[str, str]]:

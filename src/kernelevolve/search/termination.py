@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kernelevolve.search.graph import Graph
+from kernelevolve.graph import Graph
 
 
 @dataclass(frozen=True)

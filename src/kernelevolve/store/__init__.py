@@ -1,6 +1,8 @@
 """The store: run and node metadata in SQL (SQLite by default, any SQLAlchemy URL) and node files
 in an object directory. ``open_store`` is the way in."""
 
+from kernelevolve.graph import NewNode
+
 from .claims import new_owner
 from .errors import (
     DuplicateChildError,
@@ -18,7 +20,7 @@ from .errors import (
     StoreURLError,
 )
 from .objects import ObjectStore
-from .records import NewNode, NodeRecord, RunRecord, RunSummary, source_hash
+from .records import NodeRecord, RunRecord, RunSummary
 from .store import Store, default_objects_dir, open_store
 
 __all__ = [
@@ -44,5 +46,4 @@ __all__ = [
     "default_objects_dir",
     "new_owner",
     "open_store",
-    "source_hash",
 ]

@@ -9,11 +9,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from kernelevolve.graph import NewNode, source_hash
+
 from .claims import complete_claim, release_claim
 from .database import Database, lock_run
 from .errors import DuplicateChildError, InvalidRecordError
 from .objects import ObjectStore, check_extra_names
-from .records import NewNode, check_json, check_score, source_hash
+from .records import check_json, check_score
 from .schema import id_counters, nodes, runs
 
 _CHUNK = 500  # ids per IN (...) list: far below every backend's bound-parameter limit
@@ -33,6 +35,8 @@ def reserve_ids(conn: Connection, count: int) -> range:
 
 def validate(node: NewNode) -> None:
     """Everything that can be refused is refused before a file is written or an id spent."""
+    if node.id is None:
+        raise InvalidRecordError("a node recorded in bulk needs an id from Store.reserve_node_ids")
     check_score(node.score)
     check_json(node.metrics, "metrics")
     check_json(node.tags, "tags")

@@ -1,25 +1,20 @@
-"""The plain records the store hands out (runs, nodes, summaries) and the node it is handed in."""
+"""The plain records the store hands out (runs, nodes, summaries), in the forms the CLI prints
+and the search graph reads; the node it is handed in is ``kernelevolve.graph.NewNode``."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from kernelevolve.search.graph import NodeView
+from kernelevolve.graph import NodeView
 
 from .errors import InvalidRecordError
 from .objects import ObjectStore, read_json, read_text
-
-
-def source_hash(source: str) -> str:
-    """The hash a node's source is stored and deduplicated under: SHA-256 of its UTF-8 text."""
-    return hashlib.sha256(source.encode("utf-8")).hexdigest()
 
 
 def check_json(value: Any, what: str) -> Any:
@@ -67,6 +62,13 @@ class RunRecord:
             created_at=as_utc(row["created_at"]),
             updated_at=as_utc(row["updated_at"]),
         )
+
+    def to_json(self) -> dict[str, Any]:
+        """The run as ``show --json`` and ``list --json`` print it."""
+        return {"id": self.id, "name": self.name, "problem_path": self.problem_path,
+                "problem_hash": self.problem_hash, "platform": self.platform, "status": self.status,
+                "config": self.config, "created_at": self.created_at.isoformat(),
+                "updated_at": self.updated_at.isoformat()}
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,14 @@ class NodeRecord:
             created_at=as_utc(row["created_at"]),
         )
 
+    def to_json(self) -> dict[str, Any]:
+        """The node as ``show --json`` and ``lineage --json`` print it (paths as text)."""
+        return {"id": self.id, "run_id": self.run_id, "parent_id": self.parent_id, "score": self.score,
+                "is_buggy": self.is_buggy, "status": self.status, "operator": self.operator,
+                "source_hash": self.source_hash, "kernel_path": str(self.kernel_path),
+                "result_path": str(self.result_path), "overview_path": str(self.overview_path),
+                "metrics": self.metrics, "tags": self.tags, "created_at": self.created_at.isoformat()}
+
     def missing_files(self) -> list[Path]:
         """The node's own files (kernel, result, overview) that are not on disk."""
         return [p for p in (self.kernel_path, self.result_path, self.overview_path) if not p.is_file()]
@@ -137,21 +147,3 @@ class NodeRecord:
             result=read_json(self.result_path) if with_result else {},
             tags=dict(self.tags),
         )
-
-
-@dataclass(frozen=True)
-class NewNode:
-    """A node for ``Store.add_nodes_bulk``; its id comes from ``Store.reserve_node_ids``."""
-
-    id: int
-    parent_id: int | None
-    operator: str
-    source: str
-    result: dict[str, Any]
-    score: float
-    is_buggy: bool
-    status: str
-    metrics: dict[str, Any] = field(default_factory=dict)
-    tags: dict[str, Any] = field(default_factory=dict)
-    overview: str = ""
-    objects: dict[str, str] = field(default_factory=dict)

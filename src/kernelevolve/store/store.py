@@ -17,13 +17,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from kernelevolve.graph import NewNode
+
 from . import claims
 from .database import Database, inserted_id, parse_url
 from .errors import InvalidRecordError, ObjectMissingError, RunConflictError, StoreURLError
 from .migrations import check_readable, migrate
 from .nodes import record_nodes, reserve_ids
 from .objects import ObjectStore, check_name, read_json, read_text
-from .records import NewNode, NodeRecord, RunRecord, RunSummary, check_json
+from .records import NodeRecord, RunRecord, RunSummary, check_json
 from .schema import CACHE_KEY_LENGTH, eval_cache, nodes, runs, store_meta
 from .tree import lineage_query, subtree_query
 
@@ -32,6 +34,8 @@ OBJECTS_ENV = "KERNELEVOLVE_OBJECTS"
 DEFAULT_ROOT = Path(".kernelevolve")
 ID_BATCH = 500  # ids per IN (...) list: well under every backend's bound-parameter limit
 _UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._-]")
+# kernelevolve.graph.best in SQL, over non-buggy nodes: the highest score first, ties to the lowest id.
+BEST_FIRST = (nodes.c.score.desc(), nodes.c.id)
 
 
 def open_store(
@@ -234,28 +238,12 @@ class Store:
 
     # nodes
 
-    def add_node(
-        self,
-        run_id: int,
-        parent_id: int | None,
-        operator: str,
-        source: str,
-        result: dict[str, Any],
-        score: float,
-        is_buggy: bool,
-        status: str,
-        metrics: dict[str, Any],
-        tags: dict[str, Any],
-        overview: str,
-        objects: dict[str, str] | None = None,
-        claim_id: int | None = None,
-    ) -> NodeRecord:
-        """Record one evaluated candidate: files first, then its row (completing ``claim_id``)."""
-        node = NewNode(id=0, parent_id=parent_id, operator=operator, source=source, result=result,
-                       score=score, is_buggy=is_buggy, status=status, metrics=metrics, tags=tags,
-                       overview=overview, objects=dict(objects or {}))
+    def add_node(self, run_id: int, node: NewNode, claim_id: int | None = None) -> NodeRecord:
+        """Record one evaluated candidate: files first, then its row (completing ``claim_id``).
+        ``node.id`` None: an id is reserved for it."""
         run = self._run_by_id(run_id)
-        node = replace(node, id=self.reserve_node_ids(1)[0])
+        if node.id is None:
+            node = replace(node, id=self.reserve_node_ids(1)[0])
         row = record_nodes(self._db, self.objects, run.id, run.name, [node], claim_id)[0]
         return NodeRecord.from_row(row, self.objects)
 
@@ -266,8 +254,8 @@ class Store:
     def add_nodes_bulk(self, run_id: int, new_nodes: Sequence[NewNode]) -> list[int]:
         """Record many nodes in one transaction (imports, benchmarks); return their ids.
 
-        Ids come from ``reserve_node_ids``; a parent is an earlier node of the run or an earlier
-        entry of ``new_nodes``. Files are written first, as for ``add_node``.
+        Each node's ``id`` comes from ``reserve_node_ids``; a parent is an earlier node of the run
+        or an earlier entry of ``new_nodes``. Files are written first, as for ``add_node``.
         """
         if not new_nodes:
             return []
@@ -310,7 +298,7 @@ class Store:
         found = self._node_records(
             sa.select(nodes)
             .where(nodes.c.run_id == run_id, sa.not_(nodes.c.is_buggy))
-            .order_by(nodes.c.score.desc(), nodes.c.id)
+            .order_by(*BEST_FIRST)
             .limit(1)
         )
         return found[0] if found else None
@@ -331,7 +319,7 @@ class Store:
             sa.select(nodes)
             .join(runs, runs.c.id == nodes.c.run_id)
             .where(runs.c.problem_hash == problem_hash, sa.not_(nodes.c.is_buggy))
-            .order_by(nodes.c.score.desc(), nodes.c.id)
+            .order_by(*BEST_FIRST)
             .limit(limit)
         )
         if exclude_run_id is not None:
@@ -345,7 +333,7 @@ class Store:
         if not missing:
             return
         ranked = sa.select(nodes).where(nodes.c.run_id == node.run_id, sa.not_(nodes.c.is_buggy),
-                                        nodes.c.id != node.id).order_by(nodes.c.score.desc(), nodes.c.id)
+                                        nodes.c.id != node.id).order_by(*BEST_FIRST)
         other = next((n for n in self._node_records(ranked) if not n.missing_files()), None)
         gone = ", ".join(p.name for p in missing)
         serves = (f"node {other.id} (score {other.score:.4g}) still has its files: "

@@ -6,7 +6,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from kernelevolve.search.graph import Graph, NodeView
+from kernelevolve.graph import Graph, NodeView
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from kernelevolve.search.graph import Graph
+from kernelevolve.graph import Graph
 from kernelevolve.search.policies.base import Selection, drafts, fitness_key
 
 

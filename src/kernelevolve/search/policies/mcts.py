@@ -16,7 +16,7 @@ import random
 from collections import Counter
 from dataclasses import dataclass, field
 
-from kernelevolve.search.graph import Graph, NodeView
+from kernelevolve.graph import Graph, NodeView
 from kernelevolve.search.policies.base import Selection, breadth_first, drafts, normalized_scores
 
 

@@ -23,8 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kernelevolve.eval import cgroups, confine
 from kernelevolve.config import SANDBOX_MODES
+from kernelevolve.eval import cgroups, confine
 from kernelevolve.eval.sandbox import Redactor, worker_environment
 from kernelevolve.platform import Platform
 

@@ -12,8 +12,7 @@ from typing import Any
 import jinja2
 
 from kernelevolve.eval.result import ShapeTiming
-from kernelevolve.eval.static import CANDIDATE_CLASSES
-from kernelevolve.problem import Problem, import_problem_module, init_inputs, load_problem, reference_class
+from kernelevolve.problem import CANDIDATE_CLASSES, Problem, import_problem_module, init_inputs, load_problem, reference_class
 from kernelevolve.reference import describe_reference
 from kernelevolve.store import Store
 
@@ -89,14 +88,12 @@ def _check_no_clash(reference: str, kernel: str) -> None:
 
 
 def _signature_of(module: Any, params: dict[str, Any]) -> tuple | None:
-    """(shape, dtype) of each tensor input of a shape, made on the meta device (no memory)."""
+    """(shape, dtype) of each tensor input of a shape."""
     import torch
 
-    try:
-        with torch.device("meta"):
-            inputs = module.get_inputs(**params)
-    except Exception:  # some input recipes need real data (sorting, unique): build them for real
-        inputs = module.get_inputs(**params)
+    from kernelevolve.eval.inputs import sized_inputs
+
+    inputs = sized_inputs(lambda _device: module.get_inputs(**params))
     if not all(isinstance(t, torch.Tensor) for t in inputs):
         return None
     return tuple((tuple(t.shape), t.dtype) for t in inputs)

@@ -42,6 +42,8 @@ DEFAULT_TOLERANCES: dict[str, tuple[float, float]] = {
     "bfloat16": (2e-2, 2e-2),
 }
 DISTRIBUTIONS = ("normal", "uniform", "heavy_tailed", "large")
+REFERENCE_CLASSES = ("Model", "PytorchModel")  # the reference's name: KernelBench's, then the paper's
+CANDIDATE_CLASSES = ("ModelNew", "TritonModel")  # what a candidate kernel file defines, in the same two formats
 MIN_TRIALS = 3
 
 
@@ -144,7 +146,7 @@ def import_problem_module(path: Path) -> types.ModuleType:
 
 
 def reference_class(module: types.ModuleType) -> type:
-    for name in ("Model", "PytorchModel"):
+    for name in REFERENCE_CLASSES:
         cls = getattr(module, name, None)
         if isinstance(cls, type):
             return cls

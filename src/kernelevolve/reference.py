@@ -20,6 +20,7 @@ from typing import Any
 
 from kernelevolve.problem import (
     DISTRIBUTIONS,
+    REFERENCE_CLASSES,
     Problem,
     Shape,
     import_problem_module,
@@ -87,7 +88,7 @@ def describe_reference(problem: Problem) -> ReferenceFacts:
 def _describe(path: Path, shapes: list[Shape]) -> ReferenceFacts:
     module = import_problem_module(path)
     cls = reference_class(module)
-    bound = next(n for n in ("Model", "PytorchModel") if getattr(module, n, None) is cls)
+    bound = next(n for n in REFERENCE_CLASSES if getattr(module, n, None) is cls)
     notes: list[str] = []
     pieces, model_source, inline = _reached_code(module, cls, path, notes)
     init_sig = _method_signature(cls, "__init__")

@@ -22,9 +22,9 @@ from kernelevolve.eval.inputs import Case, clone_value, digest, make_inputs
 from kernelevolve.eval.outputs import flatten
 from kernelevolve.eval.rules import violations
 from kernelevolve.eval.storage import storage_key
-from kernelevolve.eval.static import CANDIDATE_CLASSES
 from kernelevolve.eval.protocol import CandidateFailure, classify
 from kernelevolve.eval.result import Failure
+from kernelevolve.problem import CANDIDATE_CLASSES
 
 def _sync(device: str) -> None:
     if device == "cuda":

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import types
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -102,14 +103,19 @@ def make_inputs(module: types.ModuleType, problem: Problem, case: Case, device: 
     return [x.to(device) if isinstance(x, torch.Tensor) else x for x in inputs]
 
 
-def input_elements(module: types.ModuleType, problem: Problem, case: Case) -> int:
-    """How many elements a case's tensor inputs hold, counted on the meta device when the
-    problem's recipe allows it (no memory, no time), else by drawing them."""
+def sized_inputs(make: Callable[[str], list[Any]]) -> list[Any]:
+    """Inputs to read shapes and dtypes from: ``make("meta")`` on the meta device when the problem's
+    recipe allows it (no memory, no time), else ``make("cpu")``, drawn for real."""
     try:
         with torch.device("meta"):
-            inputs = make_inputs(module, problem, case, "meta")
+            return list(make("meta"))
     except Exception:  # a recipe needing real data (sorting, unique, item()): draw it for real
-        inputs = make_inputs(module, problem, case, "cpu")
+        return list(make("cpu"))
+
+
+def input_elements(module: types.ModuleType, problem: Problem, case: Case) -> int:
+    """How many elements a case's tensor inputs hold."""
+    inputs = sized_inputs(lambda device: make_inputs(module, problem, case, device))
     return sum(x.numel() for x in inputs if isinstance(x, torch.Tensor))
 
 

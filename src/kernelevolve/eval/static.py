@@ -6,8 +6,8 @@ from __future__ import annotations
 import ast
 
 from kernelevolve.eval.result import EvalResult, Failure, Status
+from kernelevolve.problem import CANDIDATE_CLASSES
 
-CANDIDATE_CLASSES = ("ModelNew", "TritonModel")
 
 
 def _decorator_names(node: ast.FunctionDef) -> list[str]:

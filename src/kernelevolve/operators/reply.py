@@ -8,7 +8,8 @@ import ast
 import re
 from dataclasses import dataclass
 
-MODEL_CLASSES = ("ModelNew", "TritonModel")
+from kernelevolve.problem import CANDIDATE_CLASSES
+
 PYTHON_TAGS = ("", "python", "py", "python3")
 MAX_CHANGE_CHARS = 200
 NO_CODE = "no python code block defining ModelNew"
@@ -19,7 +20,7 @@ MAX_REPLY_CHARS = 400_000
 
 # An opening fence: up to three spaces, three or more backticks or tildes, then an info string.
 _FENCE = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})\s*(?P<info>[^`\s]*)[^`]*$")
-_DEFINES_MODEL = re.compile(rf"^class\s+(?:{'|'.join(MODEL_CLASSES)})\b", re.MULTILINE)
+_DEFINES_MODEL = re.compile(rf"^class\s+(?:{'|'.join(CANDIDATE_CLASSES)})\b", re.MULTILINE)
 _CHANGE = re.compile(r"^\W*change\W*:\s*\**\s*(?P<text>\S.*)$", re.IGNORECASE | re.MULTILINE)
 
 
@@ -112,7 +113,7 @@ def defines_model(source: str) -> bool:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):  # ValueError: null bytes, on Python < 3.12
         return bool(_DEFINES_MODEL.search(source))
-    return any(isinstance(node, ast.ClassDef) and node.name in MODEL_CLASSES for node in tree.body)
+    return any(isinstance(node, ast.ClassDef) and node.name in CANDIDATE_CLASSES for node in tree.body)
 
 
 def _parses(source: str) -> bool:

@@ -27,7 +27,9 @@ def test_llm_run_survives_rate_limits_empty_replies_and_compile_errors(tmp_path)
         Reply(text=fenced(BROKEN)),
         Reply(text=fenced(GOOD)),
     ]
-    with OpenAIServer(script=script, respond=lambda req: Reply(text=fenced(GOOD))) as srv:
+    variants = iter(range(1, 100))  # each later reply a new file, as a model's would be
+    with OpenAIServer(script=script, respond=lambda req: Reply(text=fenced(f"{GOOD}\n# variant {next(variants)}")),
+                      prefix_cache=True) as srv:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI", "ANTHROPIC", "KERNELEVOLVE_LLM"))}
         env.update(OPENAI_BASE_URL=srv.base_url, OPENAI_API_KEY="sk-loopback")
         proc = subprocess.run(
@@ -35,7 +37,7 @@ def test_llm_run_survives_rate_limits_empty_replies_and_compile_errors(tmp_path)
              "--steps", "5", "--platform", "interpreter", "--workers", "1"],
             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
         )
-        bodies = list(srv.bodies)
+        bodies, shares = list(srv.bodies), list(srv.prefix_shares)
     assert proc.returncode == 0, proc.stderr
     shown = subprocess.run([sys.executable, "-m", "kernelevolve.cli", "show", "scale_add", "--json"],
                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
@@ -54,3 +56,14 @@ def test_llm_run_survives_rate_limits_empty_replies_and_compile_errors(tmp_path)
     assert "# Knowledge retrieved" in first and "hardware/cpu/" in first  # retrieved knowledge documents
     after_compile_error = prompt(bodies[3])
     assert "arange's arguments must be of type tl.constexpr" in after_compile_error
+
+    # Laid out for prefix caching: every later prompt repeats the first one's constant part, and the
+    # cached tokens the server reported are what the run records and shows.
+    assert len(shares) == len(bodies) - 1 >= 4
+    assert min(shares) >= 0.7, shares
+    assert payload["usage"]["requests"] == len(bodies) - 1  # the 429 reached the server but answered nothing
+    assert payload["usage"]["cached_input_tokens"] > 0.7 * payload["usage"]["input_tokens"] * (len(bodies) - 2) / (len(bodies) - 1)
+    table = subprocess.run([sys.executable, "-m", "kernelevolve.cli", "show", "scale_add"], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"}, check=False)
+    assert f"{len(bodies) - 1} LLM requests: {payload['usage']['input_tokens']:,} input tokens" in table.stdout
+    assert "cost unknown" in table.stdout

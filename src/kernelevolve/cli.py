@@ -256,6 +256,18 @@ def show_result(result) -> None:
         out.print(result.log_tail.strip()[-1500:], markup=False, highlight=False)
 
 
+def _node_usage(usage: dict | None) -> tuple[str, str]:
+    """A node's tokens and cost as ``show`` lists them; dashes for a node no LLM wrote."""
+    from kernelevolve.llm.usage import format_cost
+
+    if not usage or "input_tokens" not in usage:
+        return "-", "-"
+    cached = usage.get("cached_input_tokens") or 0
+    tokens = f"{usage['input_tokens']:,} ({cached:,}) / {usage.get('output_tokens', 0):,}"
+    cost = usage.get("cost_usd")
+    return tokens, "-" if cost is None else format_cost(cost)
+
+
 def _num(value: Optional[float], digits: int) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
@@ -385,26 +397,35 @@ def runs(store: Optional[str] = StoreOpt, objects: Optional[Path] = ObjectsOpt,
 @app.command()
 def show(run: str, store: Optional[str] = StoreOpt, objects: Optional[Path] = ObjectsOpt,
          as_json: bool = typer.Option(False, "--json")) -> None:
-    """A run's nodes and its best kernel; nodes whose files are gone are marked."""
+    """A run's nodes, their LLM tokens and cost, and its best kernel; nodes whose files are gone are marked."""
+    from kernelevolve.llm.usage import Usage
+
     with _open_existing(store, objects) as st:
         record = _run(st, run)
         nodes = st.nodes(record.id)
         best = st.best(record.id)
     missing = {n.id: [p.name for p in n.missing_files()] for n in nodes}
+    usage = Usage.of_nodes(n.metrics.get("usage") for n in nodes)
     if as_json:
         payload = {"run": record.to_json(), "nodes": [n.to_json() | {"missing_files": missing[n.id]} for n in nodes],
-                   "best": best.to_json() | {"missing_files": missing[best.id]} if best else None}
+                   "best": best.to_json() | {"missing_files": missing[best.id]} if best else None,
+                   "usage": usage.as_dict()}
         sys.stdout.write(json.dumps(payload) + "\n")
         return
     table = Table(title=escape(f"run {record.name} ({record.platform}, {record.status})"))
-    for col in ("id", "parent", "operator", "status", "score", "change"):
-        table.add_column(col)
+    columns = ("id", "parent", "operator", "status", "score", "tokens in (cached) / out", "cost", "change")
+    for col in columns[:-1]:
+        table.add_column(col, overflow="fold")
+    table.add_column(columns[-1])
     for n in nodes:
         change = escape(str(n.tags.get("change", ""))[:60])
         if missing[n.id]:
             change = f"[red]files gone: {escape(', '.join(missing[n.id]))}[/] {change}"
-        table.add_row(str(n.id), str(n.parent_id or "-"), escape(n.operator), escape(n.status), f"{n.score:.3f}", change)
+        table.add_row(str(n.id), str(n.parent_id or "-"), escape(n.operator), escape(n.status), f"{n.score:.3f}",
+                      *_node_usage(n.metrics.get("usage")), change)
     out.print(table)
+    if usage.requests:
+        out.print(escape(usage.summary()))
     if best is None:
         out.print("no correct kernel")
         return

@@ -31,7 +31,11 @@ an error in the protocol's error format, ``Malformed()`` a 200 whose body is not
 
 What they record: ``requests`` every request received (method, path, headers, parsed JSON body),
 ``bodies`` the generation requests' bodies, ``max_in_flight`` the most generation requests that were
-being answered at once.
+being answered at once, ``prefix_shares`` for each generation request after the first the share of
+its prompt that repeats the longest prefix of an earlier one (what a prefix cache could serve).
+
+With ``prefix_cache=True`` a server plays a prefix-caching server: each reply's usage counts the prompt
+at four characters a token, and reports the part an earlier prompt shares as cached.
 
 ``isolate_llm_env(monkeypatch)`` clears the variables that would point a client elsewhere (keys,
 base URLs, proxies, kernelevolve's own settings); call it in a fixture before starting a test.
@@ -40,10 +44,11 @@ base URLs, proxies, kernelevolve's own settings); call it in a fixture before st
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
@@ -80,13 +85,17 @@ def isolate_llm_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @dataclass(frozen=True)
 class Reply:
-    """A well-formed completion. ``model=None`` echoes the model the request asked for."""
+    """A well-formed completion. ``model=None`` echoes the model the request asked for. ``input_tokens``
+    is the whole prompt; ``cached_tokens`` and ``cache_write_tokens`` the part of it the usage reports as
+    read from and written to a prompt cache (each protocol in its own fields)."""
 
     text: str = "ok"
     model: str | None = None
     input_tokens: int = 11
     output_tokens: int = 7
     delay_s: float = 0.0
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
 
 
 @dataclass(frozen=True)
@@ -135,8 +144,12 @@ class FakeLLMServer:
         respond: Responder | None = None,
         models: Sequence[str] = ("fake-model",),
         api_key: str | None = None,
+        prefix_cache: bool = False,
     ) -> None:
         self._script: Iterator[ScriptItem] = iter(list(script))
+        self.prefix_cache = prefix_cache
+        self.prefix_shares: list[float] = []
+        self._prompts: list[str] = []
         self._respond = respond
         self.models = list(models)
         self.api_key = api_key
@@ -190,6 +203,9 @@ class FakeLLMServer:
         try:
             item = self._next_item(request)
             time.sleep(item.delay_s)
+            prompt, shared = self._remember_prompt(request.body)
+            if isinstance(item, Reply) and self.prefix_cache:
+                item = replace(item, input_tokens=len(prompt) // 4, cached_tokens=shared // 4, cache_write_tokens=0)
             if isinstance(item, Reply):
                 model = item.model or request.body.get("model", "fake-model")
                 return 200, {}, json.dumps(self.encode_reply(item, model)).encode()
@@ -199,6 +215,20 @@ class FakeLLMServer:
         finally:
             with self._lock:
                 self._in_flight -= 1
+
+    def _remember_prompt(self, body: Any) -> tuple[str, int]:
+        """The request's prompt as one text, and how many of its first characters an earlier one shares."""
+        prompt = self.prompt_text(body)
+        with self._lock:
+            shared = max((_common_prefix(prompt, earlier) for earlier in self._prompts), default=0)
+            if self._prompts and prompt:
+                self.prefix_shares.append(shared / len(prompt))
+            self._prompts.append(prompt)
+        return prompt, shared
+
+    def prompt_text(self, body: Any) -> str:
+        """The prompt a generation request carries, in the order the model reads it."""
+        raise NotImplementedError
 
     def _next_item(self, request: RecordedRequest) -> ScriptItem:
         with self._lock:
@@ -235,6 +265,9 @@ class OpenAIServer(FakeLLMServer):
     def carries_key(self, headers: dict[str, str], key: str) -> bool:
         return headers.get("authorization") == f"Bearer {key}"
 
+    def prompt_text(self, body: Any) -> str:
+        return "".join(f"<{m['role']}>{m['content']}" for m in body.get("messages", []))
+
     def encode_reply(self, reply: Reply, model: str) -> dict[str, Any]:
         return {
             "id": "chatcmpl-fake",
@@ -252,6 +285,7 @@ class OpenAIServer(FakeLLMServer):
                 "prompt_tokens": reply.input_tokens,
                 "completion_tokens": reply.output_tokens,
                 "total_tokens": reply.input_tokens + reply.output_tokens,
+                "prompt_tokens_details": {"cached_tokens": reply.cached_tokens},
             },
         }
 
@@ -275,6 +309,13 @@ class AnthropicServer(FakeLLMServer):
         # Older clients send x-api-key, newer ones a bearer token.
         return headers.get("x-api-key") == key or headers.get("authorization") == f"Bearer {key}"
 
+    def prompt_text(self, body: Any) -> str:
+        system = body.get("system", "")
+        if isinstance(system, list):  # content blocks, possibly marked for caching
+            system = "".join(block.get("text", "") for block in system)
+        turns = "".join(f"<{m['role']}>{m['content']}" for m in body.get("messages", []))
+        return f"<system>{system}{turns}"
+
     def encode_reply(self, reply: Reply, model: str) -> dict[str, Any]:
         return {
             "id": "msg_fake",
@@ -284,7 +325,12 @@ class AnthropicServer(FakeLLMServer):
             "content": [{"type": "text", "text": reply.text}],
             "stop_reason": "end_turn",
             "stop_sequence": None,
-            "usage": {"input_tokens": reply.input_tokens, "output_tokens": reply.output_tokens},
+            "usage": {  # Anthropic counts uncached input apart from cache reads and writes
+                "input_tokens": reply.input_tokens - reply.cached_tokens - reply.cache_write_tokens,
+                "cache_read_input_tokens": reply.cached_tokens,
+                "cache_creation_input_tokens": reply.cache_write_tokens,
+                "output_tokens": reply.output_tokens,
+            },
         }
 
     def encode_error(self, status: Status) -> dict[str, Any]:
@@ -301,6 +347,10 @@ class AnthropicServer(FakeLLMServer):
             "first_id": models[0] if models else None,
             "last_id": models[-1] if models else None,
         }
+
+
+def _common_prefix(a: str, b: str) -> int:
+    return len(os.path.commonprefix([a, b]))
 
 
 def _handler_for(server: FakeLLMServer) -> type[BaseHTTPRequestHandler]:

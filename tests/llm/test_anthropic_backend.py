@@ -39,10 +39,27 @@ def test_completion_end_to_end(monkeypatch, key):
     assert (completion.input_tokens, completion.output_tokens, completion.attempts) == (1000, 200, 1)
     assert completion.cost_usd == pytest.approx((1000 * 3 + 200 * 15) / 1e6)
     (body,) = srv.bodies
-    assert body["system"] == "You write Triton kernels."
+    assert body["system"] == [
+        {"type": "text", "text": "You write Triton kernels.", "cache_control": {"type": "ephemeral"}}
+    ]
     assert [m["role"] for m in body["messages"]] == ["user", "assistant", "user"]
     assert body["max_tokens"] == 128
     assert body.get("temperature") == (0.2 if backend.sends_temperature else None)
+
+
+def test_cache_reads_and_writes_count_in_the_prompt_and_are_priced_at_their_rates(monkeypatch, key):
+    prices = '{"claude-fake": {"input": 3, "output": 15, "cached_input": 0.3, "cache_write": 3.75}}'
+    monkeypatch.setenv("KERNELEVOLVE_LLM_PRICES", prices)
+    replies = [Reply(input_tokens=5000, output_tokens=100, cache_write_tokens=4000),
+               Reply(input_tokens=5200, output_tokens=100, cached_tokens=4000)]
+    with AnthropicServer(script=replies) as srv:
+        backend = backend_for(srv, monkeypatch)
+        first, second = (backend.complete([Message("system", "rules"), Message("user", "go")],
+                                          max_tokens=64, temperature=0) for _ in range(2))
+    assert (first.input_tokens, first.cached_input_tokens, first.cache_write_tokens) == (5000, 0, 4000)
+    assert (second.input_tokens, second.cached_input_tokens, second.cache_write_tokens) == (5200, 4000, 0)
+    assert first.cost_usd == pytest.approx((1000 * 3 + 4000 * 3.75 + 100 * 15) / 1e6)
+    assert second.cost_usd == pytest.approx((1200 * 3 + 4000 * 0.3 + 100 * 15) / 1e6)
 
 
 def test_overloaded_is_retried(monkeypatch, key):

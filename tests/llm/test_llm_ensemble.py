@@ -74,6 +74,8 @@ def test_usage_sums_per_backend_and_in_total(monkeypatch):
         "failures": 0,
         "input_tokens": 100 * n_oa,
         "output_tokens": 10 * n_oa,
+        "cached_input_tokens": 0,
+        "cache_write_tokens": 0,
         "cost_usd": pytest.approx(n_oa * (100 * 1 + 10 * 2) / 1e6),
     }
     assert usage["backends"]["anthropic:an"]["cost_usd"] == pytest.approx(n_an * (1000 * 10 + 50 * 20) / 1e6)

@@ -115,6 +115,14 @@ def test_usage_and_cost_come_from_the_reply(monkeypatch):
     assert (completion.model, completion.backend) == ("fake-model-2025", "openai")
 
 
+def test_cached_prompt_tokens_are_read_and_priced_at_the_cached_rate(monkeypatch):
+    monkeypatch.setenv("KERNELEVOLVE_LLM_PRICES", '{"fake-model": {"input": 2, "output": 10, "cached_input": 0.5}}')
+    with OpenAIServer(script=[Reply(input_tokens=1000, output_tokens=100, cached_tokens=800)]) as srv:
+        completion = ask(backend_for(srv, monkeypatch))
+    assert (completion.input_tokens, completion.cached_input_tokens, completion.cache_write_tokens) == (1000, 800, 0)
+    assert completion.cost_usd == pytest.approx((200 * 2 + 800 * 0.5 + 100 * 10) / 1e6)
+
+
 def test_unpriced_model_has_no_cost(monkeypatch):
     with OpenAIServer(script=[Reply()]) as srv:
         assert ask(backend_for(srv, monkeypatch)).cost_usd is None

@@ -47,11 +47,16 @@ def broken_parent() -> NodeView:
     return NodeView(7, None, 0.0, True, "compile_error", "llm", "h7", PARENT_SOURCE, COMPILE_ERROR.model_dump(mode="json"))
 
 
-def user_prompt(parent: NodeView | None, knowledge=(GUIDANCE,), constraints=(CONSTRAINT,), **budgets) -> str:
+def messages_for(parent: NodeView | None, knowledge=(GUIDANCE,), constraints=(CONSTRAINT,), **kw) -> list:
     ctx = context(parent)
-    messages = build_messages(ctx, diagnose(ctx), list(knowledge), list(constraints), **budgets)
+    messages = build_messages(ctx, diagnose(ctx), list(knowledge), list(constraints), **kw)
     assert [m.role for m in messages] == ["system", "user"]
-    return messages[1].content
+    return messages
+
+
+def user_prompt(parent: NodeView | None, **kw) -> str:
+    """The whole prompt, system message first."""
+    return "\n\n".join(m.content for m in messages_for(parent, **kw))
 
 
 def test_prompt_carries_the_reference_its_shapes_and_tolerances():
@@ -90,6 +95,22 @@ def test_prompt_carries_retrieved_knowledge_and_constraints():
     assert "## Reductions (`guidance/reductions.md`)" in prompt
     assert "Use tl.max then tl.sum over the row." in prompt
     assert "## Output format (`constraints/output-format.md`)" in prompt and "One python block." in prompt
+
+
+def test_what_stays_the_same_through_a_run_is_the_system_message_and_what_changes_the_user_message():
+    sample = Document("samples/softmax.py", "Softmax sample", "def softmax_kernel(): pass")
+    draft = messages_for(None, knowledge=(GUIDANCE, sample), problem_docs=[sample])
+    repair = messages_for(broken_parent(), knowledge=(GUIDANCE, sample), problem_docs=[sample])
+    assert draft[0].content == repair[0].content  # the cacheable prefix is identical from step to step
+    system, user = repair[0].content, repair[1].content
+    for constant in (REFERENCE.strip(), "| float32 | 0.0001 | 0.0001 |", "Target: the Triton CPU interpreter",
+                     "## Softmax sample (`samples/softmax.py`)", "## Output format (`constraints/output-format.md`)",
+                     "`class ModelNew(nn.Module)`"):
+        assert constant in system and constant not in user
+    for variable in ("Aim: fix compile error", PARENT_SOURCE.strip(), "kernel.py line 5", "Use tl.max then tl.sum"):
+        assert variable in user and variable not in system
+    assert system.index("# Problem") < system.index("# Knowledge for this problem") < system.index("# Constraints")
+    assert user.count("def softmax_kernel(): pass") == 0  # a problem document is not repeated per step
 
 
 def test_a_retrieved_constraint_is_shown_once():
@@ -142,11 +163,12 @@ def test_a_sample_cut_short_keeps_its_code_fence_closed():
 def test_real_knowledge_base_fits_the_default_budgets():
     kb = KnowledgeBase.load()
     docs = kb.search("compile error constexpr arange softmax", "interpreter", k=4)
-    prompt = user_prompt(broken_parent(), knowledge=docs, constraints=kb.constraints())
-    assert docs and docs[0].title in prompt
+    system, user = (m.content for m in messages_for(broken_parent(), knowledge=docs, constraints=kb.constraints()))
+    assert docs and docs[0].title in user
     for doc in kb.constraints():
-        assert f"## {doc.title} (`{doc.path}`)" in prompt
-    assert TRIMMED not in prompt[prompt.index("# Constraints") :]
+        assert f"## {doc.title} (`{doc.path}`)" in system
+    constraints = system[system.index("# Constraints") : system.index("# Output format")]
+    assert TRIMMED not in constraints
 
 
 def test_prompt_markdown_names_each_role():
@@ -166,7 +188,7 @@ def test_a_template_value_left_out_raises():
 def test_the_prompt_shows_the_reference_wherever_it_is_defined(layout, tmp_path, isolated_imports):
     problem = load_problem(write_layout(layout, tmp_path, isolated_imports))
     ctx = ExpansionContext(problem, None, Graph([]), "interpreter", random.Random(0))
-    prompt = build_messages(ctx, diagnose(ctx), [], [CONSTRAINT])[1].content
+    prompt = "\n\n".join(m.content for m in build_messages(ctx, diagnose(ctx), [], [CONSTRAINT]))
     assert problem.source.strip() in prompt
     assert FORWARD_BODY in prompt and GATE_BODY in prompt
     assert re.search(r"^EPS = 1e-0?6$", prompt, re.M)

@@ -74,9 +74,10 @@ def expand(op: UniversalOperator, parent: NodeView | None, nodes: list[NodeView]
 
 
 def user_prompt_sent(server) -> str:
+    """The whole prompt of the last request, system message first."""
     messages = server.bodies[-1]["messages"]
     assert [m["role"] for m in messages] == ["system", "user"]
-    return messages[1]["content"]
+    return "\n\n".join(m["content"] for m in messages)
 
 
 def test_the_prompt_that_reaches_the_server_carries_the_reference_and_retrieved_knowledge(server, operator):

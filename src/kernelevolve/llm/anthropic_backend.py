@@ -1,5 +1,10 @@
 """The Anthropic backend: the messages API through the official ``anthropic`` client.
 
+The system prompt is the part of a prompt that stays the same through a run (operators build it so):
+it is sent as one block marked ``cache_control``, so that the provider caches it and later requests
+read it at the cached rate. Anthropic's usage counts uncached input apart from cache reads and writes;
+the reply adds them up into the whole prompt.
+
 Temperature is sent only where the installed client still takes it (0.x releases). From 1.0 the client
 has no such argument, and API version 2026-10-21, which 2.x speaks, answers 400 to any sampling
 parameter, so the request goes without one.
@@ -28,7 +33,9 @@ class AnthropicBackend(ClientBackend):
     def send(self, client: Any, messages: list[Message], max_tokens: int, temperature: float) -> Reply:
         # The messages API takes the system prompt apart from the turns.
         system = "\n\n".join(m.content for m in messages if m.role == "system")
-        optional = {"system": system} if system else {}
+        optional: dict[str, Any] = {}
+        if system:
+            optional["system"] = [{"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}]
         if self.sends_temperature:
             optional["temperature"] = temperature
         response = client.messages.create(
@@ -42,9 +49,14 @@ class AnthropicBackend(ClientBackend):
             usage = response.usage
         except (AttributeError, TypeError) as exc:
             raise MalformedReply(f"no content blocks in {response!r:.200}") from exc
+        uncached = getattr(usage, "input_tokens", None)
+        cached = getattr(usage, "cache_read_input_tokens", None) or 0
+        written = getattr(usage, "cache_creation_input_tokens", None) or 0
         return Reply(
             text=text,
             model=response.model or self.model,
-            input_tokens=getattr(usage, "input_tokens", None),
+            input_tokens=None if uncached is None else uncached + cached + written,
             output_tokens=getattr(usage, "output_tokens", None),
+            cached_input_tokens=cached,
+            cache_write_tokens=written,
         )

@@ -33,12 +33,15 @@ class Backend(Protocol):
 
 @dataclass(frozen=True)
 class Reply:
-    """What one successful request returned, before accounting. Tokens are None when the server did not say."""
+    """What one successful request returned, before accounting. Tokens are None when the server did not
+    say; ``input_tokens`` counts the whole prompt, cached and cache-written tokens included."""
 
     text: str
     model: str
     input_tokens: int | None
     output_tokens: int | None
+    cached_input_tokens: int = 0
+    cache_write_tokens: int = 0
 
 
 class ClientBackend:
@@ -96,7 +99,9 @@ class ClientBackend:
         input_tokens, output_tokens = reply.input_tokens or 0, reply.output_tokens or 0
         counted = reply.input_tokens is not None and reply.output_tokens is not None
         cost = (
-            self.prices.cost_usd((self.model, reply.model), input_tokens, output_tokens) if counted else None
+            self.prices.cost_usd((self.model, reply.model), input_tokens, output_tokens,
+                                 reply.cached_input_tokens, reply.cache_write_tokens)
+            if counted else None
         )
         return Completion(
             text=reply.text,
@@ -107,6 +112,8 @@ class ClientBackend:
             cost_usd=cost,
             latency_s=time.monotonic() - start,
             attempts=attempts,
+            cached_input_tokens=reply.cached_input_tokens,
+            cache_write_tokens=reply.cache_write_tokens,
         )
 
     def check(self) -> None:

@@ -19,7 +19,9 @@ class Message:
 
 @dataclass(frozen=True)
 class Completion:
-    """One answer and what it cost. ``cost_usd`` is None where the model's price is unknown."""
+    """One answer and what it cost. ``cost_usd`` is None where the model's price is unknown.
+    ``input_tokens`` counts the whole prompt, the tokens read from or written to the provider's
+    prompt cache included."""
 
     text: str
     model: str  # the model the server says answered
@@ -29,3 +31,5 @@ class Completion:
     cost_usd: float | None
     latency_s: float  # wall time of the whole call: waits for a free slot, retries and backoff included
     attempts: int
+    cached_input_tokens: int = 0  # prompt tokens the provider read from its cache
+    cache_write_tokens: int = 0  # prompt tokens written to the cache (Anthropic bills them apart)

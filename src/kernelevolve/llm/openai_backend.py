@@ -1,5 +1,6 @@
 """The OpenAI-compatible backend: chat completions through the official ``openai`` client, for OpenAI
-itself and for servers that speak its protocol (vLLM, SGLang, Ollama, llama.cpp)."""
+itself and for servers that speak its protocol (vLLM, SGLang, Ollama, llama.cpp). These cache a
+prompt's identical prefix on their own; the usage says how many prompt tokens the cache served."""
 
 from __future__ import annotations
 
@@ -29,9 +30,11 @@ class OpenAIBackend(ClientBackend):
             usage = response.usage
         except (AttributeError, IndexError, TypeError) as exc:
             raise MalformedReply(f"no choice with a message in {response!r:.200}") from exc
+        details = getattr(usage, "prompt_tokens_details", None)  # where servers say what their cache served
         return Reply(
             text=text or "",
             model=response.model or self.model,
             input_tokens=getattr(usage, "prompt_tokens", None),
             output_tokens=getattr(usage, "completion_tokens", None),
+            cached_input_tokens=getattr(details, "cached_tokens", None) or 0,
         )

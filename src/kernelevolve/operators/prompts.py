@@ -1,10 +1,18 @@
 """Prompt synthesis for the universal operator: the system and user messages rendered from the
 Jinja2 templates in ``operators/templates``, with retrieved knowledge and constraints trimmed to a
-budget of characters."""
+budget of characters.
+
+The prompt is laid out for providers' prefix caches: the system message holds everything that stays
+the same through a run, in a fixed order (role and rules, the problem, its shapes and tolerances,
+the target, knowledge retrieved for the problem, the constraints, the output format); the user
+message holds what changes at each step (the aim, the current kernel, its diagnosis, knowledge
+retrieved for that diagnosis). Identical prefixes are what OpenAI-compatible servers reuse, and the
+Anthropic backend marks the system message for caching."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,7 +29,8 @@ if TYPE_CHECKING:  # context renders its diagnosis with the templates here
     from kernelevolve.operators.context import Diagnosis
 
 TEMPLATES = Path(__file__).with_name("templates")
-KNOWLEDGE_CHARS = 12_000  # retrieved documents, all together
+PROBLEM_KNOWLEDGE_CHARS = 9_000  # documents retrieved for the problem, all together (the constant part)
+KNOWLEDGE_CHARS = 4_000  # documents retrieved for one step's diagnosis, all together
 CONSTRAINTS_CHARS = 16_000  # the constraints/ documents, all together (~11 kB shipped)
 MIN_EXCERPT_CHARS = 400  # a document that would get less is left out, not shown as a stub
 TRIMMED = "\n\n[… trimmed]"
@@ -78,13 +87,19 @@ def build_messages(
     knowledge_docs: list[Document],
     constraints_docs: list[Document],
     *,
+    problem_docs: Sequence[Document] = (),
     knowledge_chars: int = KNOWLEDGE_CHARS,
+    problem_knowledge_chars: int = PROBLEM_KNOWLEDGE_CHARS,
     constraints_chars: int = CONSTRAINTS_CHARS,
 ) -> list[Message]:
-    """The system message (role and rules) and the user message (problem, current kernel,
-    diagnosis, knowledge, constraints, output format) for one expansion."""
+    """The system message (what stays the same through the run: rules, problem, problem knowledge,
+    constraints, output format) and the user message (what this step changes: aim, current kernel,
+    diagnosis, knowledge for the diagnosis) for one expansion. A document is shown once: the
+    constraints, then the problem's documents, win over the diagnosis's."""
     constraint_paths = {d.path for d in constraints_docs}
-    retrieved = [d for d in knowledge_docs if d.path not in constraint_paths]  # shown once, below
+    for_problem = [d for d in problem_docs if d.path not in constraint_paths]
+    shown = constraint_paths | {d.path for d in for_problem}
+    retrieved = [d for d in knowledge_docs if d.path not in shown]
     reference = describe_reference(ctx.problem)
     parent = ctx.parent
     values = {
@@ -101,6 +116,7 @@ def build_messages(
         "parent_source": parent.source if parent is not None and parent.source.strip() else None,
         "diagnosis": diagnosis.render(),
         "knowledge": excerpts(retrieved, knowledge_chars),
+        "problem_knowledge": excerpts(for_problem, problem_knowledge_chars),
         "constraints": excerpts(constraints_docs, constraints_chars),
         "init_signature": reference.init_signature,
         "forward_signature": reference.forward_signature,

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import ast
 import random
+import re
 from typing import Protocol
 
-from kernelevolve.knowledge import KnowledgeBase, build_query
+from kernelevolve.knowledge import Document, KnowledgeBase, build_query
 from kernelevolve.llm import Completion, Message
 from kernelevolve.operators.base import ExpansionContext, Proposal
 from kernelevolve.operators.context import diagnose
@@ -40,19 +41,32 @@ class UniversalOperator:
         knowledge: KnowledgeBase,
         max_tokens: int = 8192,
         temperature: float = 0.7,
-        knowledge_k: int = 4,
+        knowledge_k: int = 3,
+        problem_k: int = 3,
     ) -> None:
         self.llm = llm
         self.knowledge = knowledge
         self.max_tokens = max_tokens
         self.temperature = temperature
         self.knowledge_k = knowledge_k
+        self.problem_k = problem_k
+
+    def problem_documents(self, ctx: ExpansionContext, operators: list[str]) -> list[Document]:
+        """What the knowledge base holds for the problem itself (its operators, its name, the
+        platform): the same at every step of a run, so it sits in the prompt's cached part."""
+        query = build_query(_words_of(ctx.problem.name), operators, ctx.platform)
+        return self.knowledge.search(query, ctx.platform, k=self.problem_k)
 
     def propose(self, ctx: ExpansionContext) -> Proposal:
         diagnosis = diagnose(ctx)
-        query = build_query(diagnosis.query_terms(), reference_operators(describe_reference(ctx.problem).model_source), ctx.platform)
-        docs = self.knowledge.search(query, ctx.platform, k=self.knowledge_k)
-        messages = build_messages(ctx, diagnosis, docs, self.knowledge.constraints())
+        operators = reference_operators(describe_reference(ctx.problem).model_source)
+        problem_docs = self.problem_documents(ctx, operators)
+        query = build_query(diagnosis.query_terms(), operators, ctx.platform)
+        # Asked for more than shown: those the problem's part already holds are left out.
+        docs = self.knowledge.search(query, ctx.platform, k=self.knowledge_k + len(problem_docs))
+        held = {d.path for d in problem_docs}
+        docs = [d for d in docs if d.path not in held][: self.knowledge_k]
+        messages = build_messages(ctx, diagnosis, docs, self.knowledge.constraints(), problem_docs=problem_docs)
         completion = self.llm.complete(messages, ctx.rng, max_tokens=self.max_tokens, temperature=self.temperature)
         parsed = parse_reply(completion.text)
         aim = diagnosis.aim()
@@ -74,6 +88,8 @@ class UniversalOperator:
                 "backend": completion.backend,
                 "input_tokens": completion.input_tokens,
                 "output_tokens": completion.output_tokens,
+                "cached_input_tokens": completion.cached_input_tokens,
+                "cache_write_tokens": completion.cache_write_tokens,
                 "cost_usd": completion.cost_usd,
                 "latency_s": completion.latency_s,
                 "attempts": completion.attempts,
@@ -93,3 +109,8 @@ def reference_operators(model_source: str) -> list[str]:
     calls.sort(key=lambda n: (n.lineno, n.col_offset))
     names = [ast.unparse(call.func) for call in calls]
     return list(dict.fromkeys(n for n in names if n.rpartition(".")[0] in TORCH_NAMESPACES))
+
+
+def _words_of(name: str) -> list[str]:
+    """A problem name's words: ``gemm_gelu`` searches for gemm and gelu."""
+    return [w for w in re.split(r"[\W_]+", name) if w]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kernelevolve.llm.usage import format_cost
 from kernelevolve.operators.base import Proposal
 
 
@@ -20,8 +21,10 @@ def overview_markdown(run: str, parent_id: int | None, proposal: Proposal, resul
         lines.append(f"- platform: {result.get('platform')} on {result.get('device')}")
     usage = proposal.usage or {}
     if usage:
-        lines.append(f"- LLM: {usage.get('model', '?')}, {usage.get('input_tokens', 0)} in / "
-                     f"{usage.get('output_tokens', 0)} out tokens, cost {usage.get('cost_usd')}")
+        cached = usage.get("cached_input_tokens") or 0
+        lines.append(f"- LLM: {usage.get('model', '?')}, {usage.get('input_tokens', 0):,} input tokens"
+                     f"{f' ({cached:,} cached)' if cached else ''} / {usage.get('output_tokens', 0):,} output, "
+                     f"{format_cost(usage.get('cost_usd'))}")
     timings = result.get("timings") or []
     if timings:
         lines += ["", "| shape | candidate ms | compile ms | eager ms | vs compile | GB/s |",

@@ -136,3 +136,27 @@ def test_controllers_starting_at_once_record_one_set_of_seeds(store, problem, ru
     assert errors == []
     assert len(nodes) == 8
     assert sorted(store.read_source(n) for n in nodes if n.parent_id is None) == ["# seed a\n", "# seed b\n"]
+
+
+def islands(store, run) -> list[int | None]:
+    return [n.tags.get("island") for n in store.nodes(run.id)]
+
+
+def evolving(store, problem, steps, workers=1):
+    return Controller(store, InstantEvaluator(), problem, FreshSource(),
+                      make_policy("evolve", n_islands=3, migration_interval=1000), Termination(max_steps=steps),
+                      workers=workers)
+
+
+def test_a_resumed_run_deals_islands_as_an_uninterrupted_one(store, problem, run):
+    seeds = [("seed", "# seed\n")]
+    evolving(store, problem, steps=8).run(run, 8, seeds)
+    resumed = store.ensure_run("resumed", str(problem.path), problem.hash, "interpreter", {})
+    evolving(store, problem, steps=3).run(resumed, 3, seeds)
+    evolving(store, problem, steps=8).run(resumed, 8, seeds)  # a new process: a new policy
+    assert islands(store, resumed) == islands(store, run) == [None, 0, 1, 2, 0, 1, 2, 0]
+
+
+def test_expansions_in_flight_together_take_different_islands(store, problem, run):
+    evolving(store, problem, steps=4, workers=3).run(run, 4, [("seed", "# seed\n")])
+    assert sorted(islands(store, run)[1:]) == [0, 1, 2]

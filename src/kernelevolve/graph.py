@@ -1,6 +1,7 @@
 """The search graph's plain data, at the bottom of the package: a node's status vocabulary, the
 hash its source is known by, the node the store is handed (``NewNode``) and the node every
-other part reads (``NodeView``), the ``Graph`` of a run's nodes and the rule that names its best.
+other part reads (``NodeView``), an expansion under way (``Pending``), the ``Graph`` of a run's
+nodes and the rule that names its best.
 
 Store, search, operators and the CLI import these; this module imports none of them.
 """
@@ -8,7 +9,7 @@ Store, search, operators and the CLI import these; this module imports none of t
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -74,6 +75,15 @@ class NewNode:
     id: int | None = None
 
 
+@dataclass(frozen=True)
+class Pending:
+    """An expansion under way: its parent is chosen and its child not yet recorded. ``tags``: what
+    the child will carry (a policy's choices, e.g. its island)."""
+
+    parent_id: int | None
+    tags: dict[str, Any] = field(default_factory=dict)
+
+
 def best(nodes: Iterable[NodeView]) -> NodeView | None:
     """The run's best node: the highest score among working (non-buggy) nodes, ties to the oldest
     (lowest id). ``Store.best`` asks the database the same in SQL (``store.store.BEST_FIRST``)."""
@@ -81,10 +91,12 @@ def best(nodes: Iterable[NodeView]) -> NodeView | None:
 
 
 class Graph:
-    """Nodes of one run, indexed by id and by parent."""
+    """Nodes of one run, indexed by id and by parent, and the expansions under way beside them."""
 
-    def __init__(self, nodes: list[NodeView]):
+    def __init__(self, nodes: list[NodeView], pending: Sequence[Pending] = (), whole: Graph | None = None):
         self.nodes: dict[int, NodeView] = {n.id: n for n in nodes}
+        self.pending = tuple(pending)
+        self.whole = self if whole is None else whole  # the run's graph a view was cut from
         self._children: dict[int | None, list[int]] = {}
         for n in nodes:
             self._children.setdefault(n.parent_id, []).append(n.id)

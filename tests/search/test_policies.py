@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from kernelevolve.graph import Graph, NodeView
+from kernelevolve.graph import Graph, NodeView, Pending
 from kernelevolve.search.policies import (
     EvolvePolicy,
     GreedyPolicy,
@@ -15,6 +15,7 @@ from kernelevolve.search.policies import (
     Policy,
     make_policy,
 )
+from kernelevolve.search.policies.base import choose, expandable
 from kernelevolve.search.policies.evolve import island_members
 
 Landscape = Callable[[NodeView, random.Random], float]
@@ -231,3 +232,47 @@ def test_invalid_policy_options_are_rejected():
         make_policy("greedy", epsilon=2.0)
     with pytest.raises(ValueError, match="n_islands"):
         make_policy("evolve", n_islands=0)
+
+
+# --- what every policy is given -------------------------------------------------------------------
+
+
+def test_busy_and_exhausted_nodes_are_left_out_while_others_remain():
+    graph = Graph([node(0), node(1, 0), node(2, 1), node(3, 0)])
+    view = expandable(graph, busy={3}, exhausted={1})
+    assert sorted(view.nodes) == [0, 2] and view.nodes[2].parent_id is None  # re-rooted: still reachable
+    assert sorted(expandable(graph, busy={0, 2, 3}, exhausted={1}).nodes) == [0, 2, 3]
+    assert sorted(expandable(graph, exhausted={0, 1, 2, 3}).nodes) == [0, 1, 2, 3]
+
+
+def test_choose_returns_parents_as_nodes_of_the_whole_graph():
+    graph = Graph([node(0, score=1.0), node(1, 0, 3.0)])
+    [pick] = choose(GreedyPolicy(epsilon=0.0), graph, 1, random.Random(0), exhausted={0})
+    assert pick.parent == graph.nodes[1] and pick.parent.parent_id == 0
+
+
+def test_uct_counts_expansions_under_way_as_virtual_loss():
+    graph = crowded_and_lonely_branches()
+    [alone] = MCTSPolicy(exploration=0.5).select(graph, 1, random.Random(0))
+    under_way = Graph(list(graph.nodes.values()), [Pending(alone.parent.id)] * 3)
+    [next_pick] = MCTSPolicy(exploration=0.5).select(under_way, 1, random.Random(0))
+    assert next_pick.parent.id != alone.parent.id
+
+
+def test_a_new_evolve_policy_every_step_selects_as_one_that_ran_throughout():
+    seeds = [node(0, score=1.0), node(1, score=2.0), node(2, score=1.5)]
+    throughout = EvolvePolicy(n_islands=3, migration_interval=4)
+    kept, fresh = list(seeds), list(seeds)
+    rng_kept, rng_fresh = random.Random(3), random.Random(3)
+    for _ in range(14):
+        for nodes, policy, rng in ((kept, throughout, rng_kept), (fresh, EvolvePolicy(3, 4), rng_fresh)):
+            [pick] = policy.select(Graph(nodes), 1, rng)
+            nodes.append(node(len(nodes), pick.parent.id, noisy_climb(pick.parent, rng), **pick.tags))
+    assert [(n.parent_id, n.tags) for n in kept] == [(n.parent_id, n.tags) for n in fresh]
+    assert any("migrated_from" in n.tags for n in kept)
+
+
+def test_evolve_counts_the_island_turns_of_expansions_under_way():
+    graph = Graph([node(0)], [Pending(0, {"island": 0}), Pending(0, {"island": 1})])
+    [pick] = EvolvePolicy(n_islands=3).select(graph, 1, random.Random(0))
+    assert pick.tags == {"island": 2}

@@ -9,7 +9,6 @@ from kernelevolve.eval.result import EvalResult, Failure, Status
 from kernelevolve.problem import CANDIDATE_CLASSES
 
 
-
 def _decorator_names(node: ast.FunctionDef) -> list[str]:
     names = []
     for dec in node.decorator_list:

@@ -15,19 +15,20 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from kernelevolve.eval.harness import HARNESS_VERSION, References
 from kernelevolve.eval.result import EvalResult
-from kernelevolve.graph import Graph, NewNode, NodeView, Status, source_hash
+from kernelevolve.graph import Graph, NewNode, NodeView, Pending, Status, source_hash
 from kernelevolve.llm.errors import LLMRequestError
 from kernelevolve.operators.base import ExpansionContext, Operator, Proposal
 from kernelevolve.platform import Platform
 from kernelevolve.problem import Problem
 from kernelevolve.search.overview import overview_markdown
 from kernelevolve.search.policies import Policy, Selection
+from kernelevolve.search.policies.base import choose
 from kernelevolve.search.termination import Termination
 from kernelevolve.store import DuplicateChildError, NodeRecord, ParentBusyError, RunRecord, Store, new_owner
 
@@ -108,6 +109,7 @@ class Controller:
         self.owner = new_owner()
         self._views: dict[int, NodeView] = {}
         self._exhausted: set[int] = set()  # parents the operator found nothing new to make from
+        self._in_flight: dict[int, Selection] = {}  # claim -> what it expands (the loop's thread alone)
         self._lock = threading.Lock()
 
     # -- the loop -----------------------------------------------------------------------------------
@@ -136,6 +138,7 @@ class Controller:
                         stop = f"budget: {steps} evaluated candidates"
                         break
                     claim, selection = claimed
+                    self._in_flight[claim] = selection
                     in_flight[pool.submit(self._expand, run, graph, selection, claim, progress)] = claim
                 if not in_flight:
                     return stop or "nothing left to expand"
@@ -143,6 +146,7 @@ class Controller:
                 self.store.heartbeat(self.owner)
                 for future in done:
                     claim = in_flight.pop(future)
+                    del self._in_flight[claim]
                     try:
                         produced = future.result()
                     except BaseException:
@@ -258,23 +262,12 @@ class Controller:
 
     # -- the graph as the policy sees it ---------------------------------------------------------------
     def _select(self, graph: Graph, busy: set[int]) -> Selection:
-        """The policy's choice among the nodes worth expanding now, as a node of ``graph``."""
+        """The policy's choice (``policies.base.choose``), told which nodes are busy or exhausted and
+        which expansions of this controller are under way."""
         with self._lock:
             exhausted = set(self._exhausted)
-        for avoid in (exhausted | busy, exhausted):
-            keep = [v for v in graph.nodes.values() if v.id not in avoid]
-            if keep:
-                break
-        else:
-            keep = list(graph.nodes.values())
-        # A node whose parent is left out becomes a root here, so that tree policies still reach it.
-        kept = {v.id for v in keep}
-        selectable = Graph([v if v.parent_id in kept or v.parent_id is None else replace(v, parent_id=None)
-                            for v in keep])
-        selection = self.policy.select(selectable, 1, self.rng)[0]
-        if selection.parent is None:
-            return selection
-        return replace(selection, parent=graph.nodes[selection.parent.id])
+        pending = [Pending(s.parent.id if s.parent else None, s.tags) for s in self._in_flight.values()]
+        return choose(self.policy, graph, 1, self.rng, busy, exhausted, pending)[0]
 
     def _graph(self, run: RunRecord, progress: Progress) -> Graph:
         ids = self.store.node_ids(run.id)

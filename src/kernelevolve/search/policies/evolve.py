@@ -31,18 +31,33 @@ def island_members(graph: Graph, n_islands: int) -> list[list[NodeView]]:
 
 
 @dataclass
+class _Turns:
+    """How many parents the policy has chosen in the run and how many island turns it has taken
+    (drafts and breeding, not migrations), read from the tags its choices left."""
+
+    selections: int
+    turns: int
+
+    @classmethod
+    def of(cls, graph: Graph) -> _Turns:
+        chosen = [(n.parent_id, n.tags) for n in graph.whole.nodes.values()]
+        chosen += [(p.parent_id, p.tags) for p in graph.pending]
+        tagged = [(parent, tags) for parent, tags in chosen if "island" in tags]  # seeds carry none
+        migrated = sum(1 for _, tags in tagged if "migrated_from" in tags)
+        return cls(sum(1 for parent, _ in tagged if parent is not None), len(tagged) - migrated)
+
+
+@dataclass
 class EvolvePolicy:
     """Islands visited in rotation; every ``migration_interval``-th selection is a migration
     into the next receiving island (receivers rotate too), from its ring predecessor. A donor's
-    best that the receiver already holds a child of is not sent again; that turn breeds as usual."""
+    best that the receiver already holds a child of is not sent again; that turn breeds as usual.
+    The rotation is counted from the run's island tags, so a resumed run carries on where it was."""
 
     n_islands: int = 4
     migration_interval: int = 10
     tournament_size: int = 3
     name: str = field(default="evolve", init=False, repr=False)
-    _selections: int = field(default=0, init=False, repr=False)
-    _turns: int = field(default=0, init=False, repr=False)
-    _migrations: int = field(default=0, init=False, repr=False)
 
     def __post_init__(self) -> None:
         for option in ("n_islands", "migration_interval", "tournament_size"):
@@ -50,25 +65,24 @@ class EvolvePolicy:
                 raise ValueError(f"evolve {option} must be >= 1, got {getattr(self, option)}")
 
     def select(self, graph: Graph, k: int, rng: random.Random) -> list[Selection]:
+        done = _Turns.of(graph)
         if not graph:
-            return drafts(k, [{"island": self._next_island()} for _ in range(k)])
+            return drafts(k, [{"island": self._next_island(done)} for _ in range(k)])
         members = island_members(graph, self.n_islands)
-        return [self._select_one(members, rng) for _ in range(k)]
+        return [self._select_one(members, done, rng) for _ in range(k)]
 
-    def _select_one(self, members: list[list[NodeView]], rng: random.Random) -> Selection:
-        self._selections += 1
-        if self._selections % self.migration_interval == 0 and self.n_islands > 1:
-            migration = self._migrate(members)
+    def _select_one(self, members: list[list[NodeView]], done: _Turns, rng: random.Random) -> Selection:
+        done.selections += 1
+        if done.selections % self.migration_interval == 0 and self.n_islands > 1:
+            migration = self._migrate(members, receiver=(done.selections // self.migration_interval - 1) % self.n_islands)
             if migration is not None:
                 return migration
-        island = self._next_island()
+        island = self._next_island(done)
         # An island nobody has reached yet (fewer seeds than islands) starts from the whole population.
         pool = members[island] or [n for group in members for n in group]
         return Selection(self._tournament(pool, rng), {"island": island})
 
-    def _migrate(self, members: list[list[NodeView]]) -> Selection | None:
-        receiver = self._migrations % self.n_islands
-        self._migrations += 1
+    def _migrate(self, members: list[list[NodeView]], receiver: int) -> Selection | None:
         donor = (receiver - 1) % self.n_islands
         working = [n for n in members[donor] if not n.is_buggy]
         if not working:
@@ -78,9 +92,9 @@ class EvolvePolicy:
             return None  # already brought over: another copy would only speed up a takeover
         return Selection(best, {"island": receiver, "migrated_from": donor})
 
-    def _next_island(self) -> int:
-        island = self._turns % self.n_islands
-        self._turns += 1
+    def _next_island(self, done: _Turns) -> int:
+        island = done.turns % self.n_islands
+        done.turns += 1
         return island
 
     def _tournament(self, pool: list[NodeView], rng: random.Random) -> NodeView:

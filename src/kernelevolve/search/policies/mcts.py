@@ -5,8 +5,9 @@ kernel makes a branch worth refining however many failed attempts surround it), 
 count is the size of that subtree. The walk starts at a virtual root whose children are the
 graph's roots; at each node it either stops there ("stay", valued by the node's own score and
 visited once per expansion so far) or descends into a child, whichever has the larger
-UCT = value + c * sqrt(ln(parent visits) / visits). Several selections in one call diversify
-through virtual loss: each pending selection counts as a visit that scored zero.
+UCT = value + c * sqrt(ln(parent visits) / visits). Several selections diversify through virtual
+loss: each pending selection (made earlier in the same call, or an expansion under way in
+``graph.pending``) counts as a visit that scored zero.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class _Option:
 
 @dataclass
 class _TreeStats:
-    """Subtree sizes and best normalized scores, plus this call's pending (virtual) visits."""
+    """Subtree sizes and best normalized scores, plus the pending (virtual) visits."""
 
     own: dict[int, float]
     size: dict[int, int]
@@ -49,7 +50,13 @@ def _tree_stats(graph: Graph) -> _TreeStats:
         if node.parent_id in graph.nodes:
             size[node.parent_id] += size[node.id]
             best[node.parent_id] = max(best[node.parent_id], best[node.id])
-    return _TreeStats(own, size, best)
+    stats = _TreeStats(own, size, best)
+    for expansion in graph.pending:  # the walk that chose it: through each ancestor, staying at its parent
+        stats.pending[None] += 1
+        if expansion.parent_id in graph.nodes:
+            stats.pending.update(n.id for n in graph.lineage(expansion.parent_id))
+            stats.pending_stays[expansion.parent_id] += 1
+    return stats
 
 
 @dataclass

@@ -310,6 +310,9 @@ def optimize(
     timeout: float = typer.Option(180.0, "--timeout", help="Seconds per candidate evaluation."),
     llm_fraction: float = typer.Option(0.7, "--llm-fraction", help="Share of expansions given to the LLM."),
     knowledge: list[Path] = typer.Option([], "--knowledge", help="Extra knowledge-base directory (repeatable)."),
+    sampler: str = typer.Option("tpe", "--sampler", help="The tuner's search of each kernel's configuration "
+                                "space: tpe, random, grid or cmaes (Optuna's samplers; pip install "
+                                "'kernelevolve[tune]'), or neighbours (one or two parameters a notch away)."),
     sandbox: str = SandboxOpt,
 ) -> None:
     """Search for a faster kernel; the same command resumes an interrupted run."""
@@ -330,7 +333,7 @@ def optimize(
             platform=platform, store=store, objects=objects, run=run, workers=workers, executor=executor,
             ray_address=ray_address, warm_start=warm_start,
             max_seconds=max_seconds, stall_steps=stall, target_score=target, timeout=timeout,
-            llm_fraction=llm_fraction, knowledge=knowledge, sandbox=sandbox,
+            llm_fraction=llm_fraction, knowledge=knowledge, sandbox=sandbox, sampler=sampler,
         )
         if config.problem.is_dir():
             fail(f"the problem file {config.problem} is a directory: name the .py file in it")

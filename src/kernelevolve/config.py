@@ -18,6 +18,7 @@ CHOICES = {
     "policy": ("policy", ("greedy", "mcts", "evolve")),
     "sandbox": ("sandbox mode", SANDBOX_MODES),
     "executor": ("executor", ("local", "ray")),
+    "sampler": ("sampler", ("tpe", "random", "grid", "cmaes", "neighbours")),
 }
 
 
@@ -48,8 +49,9 @@ class OptimizeConfig(BaseModel):
     llm_fraction: float = Field(0.7, ge=0, le=1, description="share of expansions given to the LLM")
     knowledge: list[Path] = Field(default_factory=list)
     seed: int = 0  # the search's random seed
+    sampler: str = "tpe"  # the tuner's search of the configuration space (Optuna's), or neighbours
 
-    @field_validator("policy", "sandbox", "executor")
+    @field_validator("policy", "sandbox", "executor", "sampler")
     @classmethod
     def _one_of_its_choices(cls, value: str, info: ValidationInfo) -> str:
         what, choices = CHOICES[info.field_name]

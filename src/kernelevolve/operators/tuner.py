@@ -1,9 +1,12 @@
 """The mechanical tuner: a new kernel variant that differs from its parent only in launch and
-compile-time integers (block sizes, num_warps, num_stages, GROUP_SIZE_M, triton.Config values).
+compile-time integers (block sizes, num_warps, num_stages, maxnreg, GROUP_SIZE_M, triton.Config
+values).
 
 Literals are found with ``ast`` and rewritten in place, so formatting and comments survive.
-A parameter moves to a neighbouring value (×2 / ÷2 for powers of two, ±1 for num_stages), one
-or two at a time; moves that raised the score earlier in the same lineage are tried first.
+With a joint search (``operators/config_search.py``, Optuna) the sampler picks the next point of
+the whole configuration space; without one, or when it has nothing left, a parameter moves to a
+neighbouring value (×2 / ÷2 for powers of two, ±step otherwise), one or two at a time, and moves
+that raised the score earlier in the same lineage are tried first.
 """
 
 from __future__ import annotations
@@ -13,9 +16,11 @@ import random
 import re
 import sys
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
+from importlib import metadata
 from itertools import combinations
+from typing import Protocol
 
 from kernelevolve.graph import Graph, NodeView, source_hash
 from kernelevolve.operators.base import ExpansionContext, Proposal
@@ -26,32 +31,47 @@ History = dict[tuple[SiteKey, int], float]  # (site, direction ±1) -> summed sc
 
 @dataclass(frozen=True)
 class Domain:
-    """The values a kind of parameter may take."""
+    """The values a kind of parameter may take: powers of two, or steps of ``step``."""
 
+    kind: str  # block, warps, stages, group, registers
     low: int
     high: int
     powers_of_two: bool
+    step: int = 1
 
     def contains(self, value: int) -> bool:
         in_range = self.low <= value <= self.high
         return in_range and (not self.powers_of_two or value & (value - 1) == 0)
 
     def neighbours(self, value: int) -> list[int]:
-        steps = (value // 2, value * 2) if self.powers_of_two else (value - 1, value + 1)
+        steps = (value // 2, value * 2) if self.powers_of_two else (value - self.step, value + self.step)
         return [v for v in steps if v != value and self.contains(v)]
 
     def within(self, low: int, high: int) -> Domain:
-        return Domain(max(self.low, low), min(self.high, high), self.powers_of_two)
+        return replace(self, low=max(self.low, low), high=min(self.high, high))
 
 
-BLOCK = Domain(16, 8192, powers_of_two=True)
-WARPS = Domain(1, 16, powers_of_two=True)
-STAGES = Domain(1, 5, powers_of_two=False)
-GROUP = Domain(1, 16, powers_of_two=True)
+BLOCK = Domain("block", 16, 8192, powers_of_two=True)
+WARPS = Domain("warps", 1, 16, powers_of_two=True)
+STAGES = Domain("stages", 1, 5, powers_of_two=False)
+GROUP = Domain("group", 1, 16, powers_of_two=True)
+# maxnreg: registers per thread the compiler may use (ptxas allows 24 to 255)
+REGISTERS = Domain("registers", 32, 255, powers_of_two=False, step=32)
 
 # Names that are unmistakably tile sizes: BLOCK, BLOCK_SIZE_M, XBLOCK, block_size, TILE_N ...
 _BLOCK_NAME = re.compile(r"[A-Z]?BLOCK(_SIZE)?(_[A-Z0-9]+)?|block(_size)?(_[a-z])?|TILE(_SIZE)?(_[A-Z0-9]+)?")
 _GROUP_NAME = re.compile(r"GROUP(_SIZE)?(_[A-Z])?")
+
+
+@lru_cache(maxsize=1)
+def triton_launch_options() -> frozenset[str]:
+    """The launch and ``triton.Config`` options of the installed Triton that the tuner may move,
+    read from its version (the harness's process never imports triton): ``maxnreg`` from 3.0."""
+    try:
+        major = int(metadata.version("triton").split(".")[0])
+    except (metadata.PackageNotFoundError, ValueError):
+        return frozenset({"num_warps", "num_stages"})
+    return frozenset({"num_warps", "num_stages"} | ({"maxnreg"} if major >= 3 else set()))
 
 
 def domain_of(name: str) -> Domain | None:
@@ -60,6 +80,8 @@ def domain_of(name: str) -> Domain | None:
         return WARPS
     if name == "num_stages":
         return STAGES
+    if name == "maxnreg" and name in triton_launch_options():
+        return REGISTERS
     if _GROUP_NAME.fullmatch(name):
         return GROUP
     if _BLOCK_NAME.fullmatch(name):
@@ -267,7 +289,7 @@ def rewrite(source: str, moves: tuple[Move, ...]) -> str:
 
 
 @lru_cache(maxsize=4096)  # a family's sources are compared again at every expansion
-def _sites_or_none(source: str) -> tuple[Site, ...] | None:
+def sites_or_none(source: str) -> tuple[Site, ...] | None:
     try:
         return tuple(find_sites(source))
     except (SyntaxError, ValueError):  # ValueError: null bytes, on Python < 3.12
@@ -276,7 +298,7 @@ def _sites_or_none(source: str) -> tuple[Site, ...] | None:
 
 def tuning_step(parent_source: str, child_source: str) -> tuple[Move, ...] | None:
     """The moves that turn parent into child when the child differs only in tunable literals."""
-    before, after = _sites_or_none(parent_source), _sites_or_none(child_source)
+    before, after = sites_or_none(parent_source), sites_or_none(child_source)
     if before is None or after is None or [s.key for s in before] != [s.key for s in after]:
         return None
     moves = tuple(Move(b, a.value) for b, a in zip(before, after) if a.value != b.value)
@@ -331,10 +353,21 @@ def describe(candidate: tuple[Move, ...], sites: list[Site]) -> str:
     return ", ".join(f"{label(m.site)} {m.site.value}->{m.new}" for m in candidate)
 
 
+class JointSearch(Protocol):
+    """A search over the joint space of a parent's tunables (``operators/config_search.py``)."""
+
+    def propose(self, ctx: ExpansionContext) -> Proposal | None: ...
+
+
 class Tuner:
-    """Operator that rewrites a parent kernel's tunable integers into an untried neighbour."""
+    """Operator that rewrites a parent kernel's tunable integers: with ``search``, into the point
+    its sampler picks from the whole configuration space; without one (or when it finds none), into
+    an untried neighbour one or two notches away."""
 
     name = "tuner"
+
+    def __init__(self, search: JointSearch | None = None) -> None:
+        self.search = search
 
     def propose(self, ctx: ExpansionContext) -> Proposal:
         if ctx.parent is None or not ctx.parent.source:
@@ -346,8 +379,11 @@ class Tuner:
         if not sites:
             return self._nothing(
                 "no tunable parameter in the parent kernel (integer literals for block sizes, "
-                "num_warps, num_stages, GROUP_SIZE_M or triton.Config values)"
+                "num_warps, num_stages, maxnreg, GROUP_SIZE_M or triton.Config values)"
             )
+        searched = self.search.propose(ctx) if self.search is not None else None
+        if searched is not None:
+            return searched
         history = lineage_history(ctx.graph, ctx.parent)
         tried = ctx.graph.source_hashes()
         candidates = ranked_candidates(sites, history, ctx.rng)

@@ -11,6 +11,11 @@ from pathlib import Path
 from kernelevolve.config import OptimizeConfig
 from kernelevolve.eval.harness import Harness
 from kernelevolve.operators.base import Operator
+from kernelevolve.operators.config_search import (
+    NO_OPTUNA,
+    OptunaSearch,
+    optuna_available,
+)
 from kernelevolve.operators.mix import OperatorMix
 from kernelevolve.operators.tuner import Tuner
 from kernelevolve.platform import Platform, detect
@@ -57,9 +62,9 @@ def build_operator(config: OptimizeConfig) -> tuple[Operator, str]:
     The LLM endpoints are checked here, before any work: a missing key or an unreachable server
     fails the run at start, never silently falling back to the tuner.
     """
-    tuner = Tuner()
+    tuner, tuning = build_tuner(config)
     if not config.llm:
-        return OperatorMix(None, tuner, 0.0), "no LLM configured: the mechanical tuner alone"
+        return OperatorMix(None, tuner, 0.0), f"no LLM configured: the mechanical tuner alone ({tuning})"
     from kernelevolve.knowledge.retrieval import KnowledgeBase
     from kernelevolve.llm import Ensemble
     from kernelevolve.operators.universal import UniversalOperator
@@ -68,8 +73,21 @@ def build_operator(config: OptimizeConfig) -> tuple[Operator, str]:
     ensemble.check()
     knowledge = KnowledgeBase.load(config.knowledge)
     llm = UniversalOperator(ensemble, knowledge)
-    note = f"LLM {', '.join(config.llm)} for {config.llm_fraction:.0%} of expansions, the tuner for the rest"
+    note = (f"LLM {', '.join(config.llm)} for {config.llm_fraction:.0%} of expansions, the tuner for the rest "
+            f"({tuning})")
     return OperatorMix(llm, tuner, config.llm_fraction), note
+
+
+def build_tuner(config: OptimizeConfig) -> tuple[Tuner, str]:
+    """The tuner with Optuna's sampler over each kernel's configuration space, or, with
+    ``--sampler neighbours`` or without Optuna, the tuner that moves to untried neighbours."""
+    if config.sampler == "neighbours":
+        return Tuner(), "moves to untried neighbours"
+    if not optuna_available():
+        return Tuner(), NO_OPTUNA
+    if config.sampler == "cmaes" and importlib.util.find_spec("cmaes") is None:
+        raise SearchError("--sampler cmaes needs the cmaes package: pip install cmaes")
+    return Tuner(OptunaSearch(config.sampler)), f"Optuna's {config.sampler} sampler over each kernel's tunables"
 
 
 def open_evaluator(config: OptimizeConfig, hidden: tuple[Path, ...] = ()) -> Evaluator:

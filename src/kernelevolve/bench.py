@@ -9,7 +9,7 @@ import json
 import platform as host
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from kernelevolve.search.controller import Controller, Progress, seed_sources
 from kernelevolve.search.optimize import build_operator
 from kernelevolve.search.policies import make_policy
 from kernelevolve.search.termination import Termination
+from kernelevolve.search.winners import ShapeWinner, run_winners
 from kernelevolve.store import Store
 
 SAMPLES_ROOT = Path(__file__).parent / "knowledge" / "base" / "samples"
@@ -41,6 +42,7 @@ class OperatorBench:
     best_node: int | None
     search: str  # which operator searched, or why no search ran
     copy_gbps: float | None  # measured device-to-device copy bandwidth on this device
+    winners: list[ShapeWinner] = field(default_factory=list)  # each shape's fastest node of the search
 
 
 def sample_for(problem: Path, samples: Path) -> Path:
@@ -82,7 +84,7 @@ def run_suite(
             problem = load_problem(path, timeout_s=timeout)
             progress(f"[{i}/{len(problems)}, {time.monotonic() - started:.0f} s] {problem.name}: sample kernel")
             sample = harness.evaluate(problem, sample_path.read_text())
-            best, best_node, search = None, None, "no search (--steps 0)"
+            best, best_node, search, winners = None, None, "no search (--steps 0)", []
             if steps > 0 and sample.correct:
                 config = OptimizeConfig(problem=path, seeds=[sample_path], llm=llm, steps=steps, sandbox=sandbox,
                                         run=f"bench-{problem.name}", platform=platform.name)
@@ -98,10 +100,11 @@ def run_suite(
                 if outcome.best is not None:
                     best = EvalResult.model_validate(store.read_result(outcome.best))
                     best_node = outcome.best.id
+                    winners, _ = run_winners(store, run.id)
             elif not sample.correct:
                 search = f"no search: the sample is {sample.status.value}"
             copy_gbps = harness.reference_set(problem).copy_gbps
-            rows.append(OperatorBench(problem.name, str(path), sample, best, best_node, search, copy_gbps))
+            rows.append(OperatorBench(problem.name, str(path), sample, best, best_node, search, copy_gbps, winners))
             measured(rows)
     return rows
 
@@ -121,16 +124,20 @@ def _step_lines(name: str, progress: Callable[[str], None]) -> Callable[[Progres
 
 
 def shape_rows(rows: list[OperatorBench], copy_gbps: float | None) -> list[dict[str, Any]]:
-    """One row per operator and production shape, with speedups against every baseline."""
+    """One row per operator and production shape, with speedups against every baseline, for the
+    search's single best kernel and for each shape's own fastest node."""
     table = []
     for op in rows:
         sample = {t.shape: t for t in op.sample.timings}
         best = {t.shape: t for t in (op.best.timings if op.best else [])}
+        winners = {w.shape: w for w in op.winners}
         for shape, s in sample.items():
             b = best.get(shape, s)
             kernel = b if b.candidate_ms <= s.candidate_ms else s
             base_name, base_ms = s.best_pytorch()
             dispatched = min(kernel.candidate_ms, base_ms)
+            w = winners.get(shape)
+            per_shape_ms = min(kernel.candidate_ms, w.kernel_ms) if w and w.kernel_ms else kernel.candidate_ms
             table.append({
                 "operator": op.name, "shape": shape,
                 "eager_ms": s.eager_ms, "compile_ms": s.compile_ms, "extra_ms": s.extra_baselines_ms,
@@ -147,6 +154,9 @@ def shape_rows(rows: list[OperatorBench], copy_gbps: float | None) -> list[dict[
                 "fraction_of_peak_bandwidth": kernel.fraction_of_peak_bandwidth,
                 "fraction_of_copy_bandwidth": kernel.gbps / copy_gbps if copy_gbps and kernel.gbps else None,
                 "fraction_of_peak_compute": kernel.fraction_of_peak_compute,
+                "per_shape_ms": per_shape_ms,
+                "per_shape_node": w.node_id if w and w.kernel_ms == per_shape_ms else None,
+                "per_shape_speedup_vs_compile": s.compile_ms / per_shape_ms if s.compile_ms else None,
             })
     return table
 
@@ -154,7 +164,10 @@ def shape_rows(rows: list[OperatorBench], copy_gbps: float | None) -> list[dict[
 def summarize(shapes: list[dict[str, Any]], sample_statuses: list[str]) -> dict[str, Any]:
     """Geometric means over the production shapes (not ``ood-``) and how many samples are correct."""
     production = [r for r in shapes if not r["shape"].startswith("ood-")]
-    return {
+    per_shape = {"geomean_per_shape_vs_compile_production": geomean(r["per_shape_speedup_vs_compile"]
+                                                                    for r in production)} \
+        if all("per_shape_ms" in r for r in production) else {}
+    return per_shape | {
         "geomean_vs_compile_production": geomean(r["speedup_vs_compile"] for r in production),
         "geomean_after_dispatch_production": geomean(r["speedup_after_dispatch"] for r in production),
         "correct_operators": sum(status == "ok" for status in sample_statuses), "operators": len(sample_statuses),
@@ -187,13 +200,16 @@ def report(rows: list[OperatorBench], platform: Platform, command: str, steps: i
 
 def markdown(r: dict[str, Any]) -> str:
     versions = ", ".join(f"{k} {v}" for k, v in r["versions"].items())
+    per_shape = "geomean_per_shape_vs_compile_production" in r["summary"]  # results from before it lack it
     lines = [
         f"# {r['what']}", "",
         f"Device: {r['device']} ({versions}). Timing: {r['timing_method']}. "
         f"Measured copy bandwidth: {_f(r['copy_gbps'], 0)} GB/s. Search: {r['steps']} steps per operator.", "",
         "| operator | shape | eager ms | compile ms | other baselines ms (kernel vs it) | best PyTorch "
-        "| kernel ms (from) | vs eager | vs compile | vs best PyTorch | after dispatch | GB/s | % copy BW | TFLOP/s |",
-        "| --- | --- | ---: | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| kernel ms (from) | vs eager | vs compile | vs best PyTorch | after dispatch | GB/s | % copy BW | TFLOP/s |"
+        + (" per-shape best ms (node) | per-shape vs compile |" if per_shape else ""),
+        "| --- | --- | ---: | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        + (" ---: | ---: |" if per_shape else ""),
     ]
     for s in r["shapes"]:
         kernel_ms = min(s["sample_ms"], s["best_ms"])
@@ -203,11 +219,15 @@ def markdown(r: dict[str, Any]) -> str:
             f"| {_x(s['speedup_vs_eager'])} | {_x(s['speedup_vs_compile'])} | {_x(s['speedup_vs_best_pytorch'])} "
             f"| {_x(s['speedup_after_dispatch'])} | {_f(s['gbps'], 0)} "
             f"| {_pct(s['fraction_of_copy_bandwidth'])} | {_f(s['tflops'], 1)} |"
+            + (f" {s['per_shape_ms']:.4f} ({s['per_shape_node'] or '-'}) | {_x(s['per_shape_speedup_vs_compile'])} |"
+               if per_shape else "")
         )
     summary = r["summary"]
+    each = (f" Each shape's own fastest node: {_x(summary['geomean_per_shape_vs_compile_production'])} against "
+            "torch.compile (`export --per-shape` dispatches to them)." if per_shape else "")
     lines += ["", f"Geometric mean over production shapes: {_x(summary['geomean_vs_compile_production'])} "
               f"against torch.compile; {_x(summary['geomean_after_dispatch_production'])} against the best "
-              f"PyTorch path after shape-aware dispatch. Operators whose sample is correct: "
+              f"PyTorch path after shape-aware dispatch.{each} Operators whose sample is correct: "
               f"{summary['correct_operators']}/{summary['operators']}.", ""]
     planned = r.get("operators_planned", len(r["operators"]))
     if planned > len(r["operators"]):

@@ -400,19 +400,22 @@ def runs(store: Optional[str] = StoreOpt, objects: Optional[Path] = ObjectsOpt,
 @app.command()
 def show(run: str, store: Optional[str] = StoreOpt, objects: Optional[Path] = ObjectsOpt,
          as_json: bool = typer.Option(False, "--json")) -> None:
-    """A run's nodes, their LLM tokens and cost, and its best kernel; nodes whose files are gone are marked."""
+    """A run's nodes, their LLM tokens and cost, its best kernel and each shape's fastest; nodes whose files
+    are gone are marked."""
     from kernelevolve.llm.usage import Usage
+    from kernelevolve.search.winners import run_winners
 
     with _open_existing(store, objects) as st:
         record = _run(st, run)
         nodes = st.nodes(record.id)
         best = st.best(record.id)
+        winners, _ = run_winners(st, record.id)
     missing = {n.id: [p.name for p in n.missing_files()] for n in nodes}
     usage = Usage.of_nodes(n.metrics.get("usage") for n in nodes)
     if as_json:
         payload = {"run": record.to_json(), "nodes": [n.to_json() | {"missing_files": missing[n.id]} for n in nodes],
                    "best": best.to_json() | {"missing_files": missing[best.id]} if best else None,
-                   "usage": usage.as_dict()}
+                   "usage": usage.as_dict(), "per_shape": [w.as_json() for w in winners]}
         sys.stdout.write(json.dumps(payload) + "\n")
         return
     table = Table(title=escape(f"run {record.name} ({record.platform}, {record.status})"))
@@ -433,10 +436,28 @@ def show(run: str, store: Optional[str] = StoreOpt, objects: Optional[Path] = Ob
         out.print("no correct kernel")
         return
     out.print(f"best: node {best.id}, score {best.score:.3f}: {escape(str(best.kernel_path))}")
+    show_winners(record.name, winners)
     gone = sum(1 for names in missing.values() if names)
     if gone:
         err.print(f"[yellow]warning:[/] {gone} of {len(nodes)} nodes have lost files under "
                   f"{escape(str(st.objects.root))}: is this the object directory the run wrote (--objects)?")
+
+
+def show_winners(run: str, winners) -> None:
+    """The fastest node of each production shape beside the run's best there."""
+    if not winners:
+        return
+    table = Table(title="best per production shape")
+    for col in ("shape", "fastest node", "its ms", "best node's ms", "best PyTorch ms", "path"):
+        table.add_column(col)
+    for w in winners:
+        path = f"node {w.node_id} ({_ratio(w.speedup)})" if w.triton_wins else "PyTorch"
+        table.add_row(escape(w.shape), str(w.node_id), _num(w.kernel_ms, 4), _num(w.best_node_ms, 4),
+                      f"{_num(w.pytorch_ms, 4)} ({escape(w.pytorch)})", path)
+    out.print(table)
+    if len({w.node_id for w in winners if w.triton_wins}) > 1:
+        out.print(f"`kernelevolve export {escape(run)} --per-shape --out FILE` dispatches each shape to its own "
+                  "fastest node")
 
 
 # ignore_unknown_options: a negative NODE ("-5") reaches the int check below, not "No such option".
@@ -463,7 +484,8 @@ def lineage(run: str, node: int, store: Optional[str] = StoreOpt, objects: Optio
 def best(run: str, out_file: Path = typer.Option(..., "--out", help="Where to write the kernel."),
          node_id: Optional[int] = typer.Option(None, "--node", help="Write this node's kernel instead of the best."),
          store: Optional[str] = StoreOpt, objects: Optional[Path] = ObjectsOpt) -> None:
-    """Write the run's best kernel (or --node's) as a standalone file."""
+    """Write the run's best kernel (or --node's) as a standalone file; list each shape's fastest node."""
+    from kernelevolve.search.winners import run_winners
     from kernelevolve.store import ObjectMissingError
 
     output_file(out_file)
@@ -479,10 +501,12 @@ def best(run: str, out_file: Path = typer.Option(..., "--out", help="Where to wr
             source = st.read_source(node)
         except ObjectMissingError as exc:
             fail(str(exc))
+        winners, _ = run_winners(st, record.id)
     header = (f"# kernelevolve: {'best ' if node_id is None else ''}kernel of run {record.name!r} (node {node.id}, "
               f"{node.operator}), score {node.score:.4g} on {record.platform}; problem "
               f"{Path(record.problem_path).name} sha256 {record.problem_hash[:16]}\n")
     write_output(out_file, header + source)
+    show_winners(record.name, winners)
 
 
 @app.command()
@@ -537,8 +561,10 @@ def bench(
 
 @app.command()
 def export(run: str, out_file: Path = typer.Option(..., "--out", help="The module to write."),
+           per_shape: bool = typer.Option(False, "--per-shape", help="Carry each production shape's own fastest "
+                                          "kernel, not only the run's best."),
            store: Optional[str] = StoreOpt, objects: Optional[Path] = ObjectsOpt) -> None:
-    """Write the run's best kernel as a drop-in module with shape-aware dispatch."""
+    """Write the run's best kernel (or each shape's fastest) as a drop-in module with shape-aware dispatch."""
     from kernelevolve.export import ExportError, export_run
     from kernelevolve.problem import ProblemError
     from kernelevolve.store import StoreError
@@ -546,7 +572,7 @@ def export(run: str, out_file: Path = typer.Option(..., "--out", help="The modul
     output_file(out_file)
     with _open_existing(store, objects) as st:
         try:
-            text = export_run(st, run)
+            text = export_run(st, run, per_shape=per_shape)
         except (ExportError, ProblemError, StoreError) as exc:
             fail(str(exc))
     write_output(out_file, text)

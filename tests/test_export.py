@@ -187,6 +187,7 @@ def timed(ms: dict[str, float], pytorch_ms: dict[str, float]) -> dict:
 
 def per_shape_store(tmp_path):
     """A run of two kernels: node A wins n4096, node B wins n8192, PyTorch wins n16384; A is the best."""
+    from kernelevolve.graph import NewNode
     from kernelevolve.problem import load_problem
     from kernelevolve.store import open_store
 
@@ -197,10 +198,10 @@ def per_shape_store(tmp_path):
     pytorch = {"n4096": 0.015, "n8192": 0.03, "n16384": 0.04}
     store = open_store(root=tmp_path / ".kernelevolve")
     run = store.ensure_run("r", str(path), problem.hash, "cuda", {})
-    a = store.add_node(run.id, None, "seed", seed, timed({"n4096": 0.01, "n8192": 0.04, "n16384": 0.05}, pytorch),
-                       1.2, False, "ok", {}, {}, "")
-    b = store.add_node(run.id, a.id, "tuner", seed.replace("BLOCK_SIZE = 256", "BLOCK_SIZE = 512"),
-                       timed({"n4096": 0.02, "n8192": 0.02, "n16384": 0.06}, pytorch), 1.1, False, "ok", {}, {}, "")
+    a = store.add_node(run.id, NewNode(None, "seed", seed, timed({"n4096": 0.01, "n8192": 0.04, "n16384": 0.05},
+                                                                   pytorch), 1.2, False, "ok"))
+    b = store.add_node(run.id, NewNode(a.id, "tuner", seed.replace("BLOCK_SIZE = 256", "BLOCK_SIZE = 512"),
+                                       timed({"n4096": 0.02, "n8192": 0.02, "n16384": 0.06}, pytorch), 1.1, False, "ok"))
     return store, a, b
 
 

@@ -15,7 +15,7 @@ from kernelevolve.operators.config_search import OptunaSearch, objective_of
 from kernelevolve.operators.space import Trial, space_of
 from kernelevolve.operators.tuner import Tuner, tunable_parameters
 from kernelevolve.problem import Problem, Shape
-from kernelevolve.search.graph import Graph, NodeView
+from kernelevolve.graph import Graph, NodeView
 
 pytest.importorskip("optuna")
 

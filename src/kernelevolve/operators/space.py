@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kernelevolve.operators.tuner import Move, Site, rewrite, sites_or_none, tuning_step
-from kernelevolve.search.graph import Graph, NodeView
+from kernelevolve.graph import Graph, NodeView
 
 Point = tuple[int, ...]  # one value per dimension, in the space's dimension order
 

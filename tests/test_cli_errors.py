@@ -145,6 +145,18 @@ def test_show_marks_nodes_whose_files_are_gone(run_with_lost_files):
     assert missing == {kept.id: [], lost.id: ["kernel.py", "result.json", "overview.md"]}
 
 
+def test_lineage_shows_llm_text_as_text(run_with_lost_files):
+    kept, _ = run_with_lost_files
+    code, _, stdout = invoke("lineage", "r", kept.id)
+    assert code == 0 and "[/oops] [bold]x" in stdout
+
+
+def test_help_shows_bracketed_text_as_written():
+    _, _, stdout = invoke("optimize", "--help")
+    text = " ".join(stdout.split())
+    assert "pip install 'kernelevolve[distributed]'" in text and "anthropic:MODEL[@weight][?option=value&...]" in text
+
+
 def test_best_and_export_name_the_node_whose_files_are_gone_and_one_that_serves(run_with_lost_files, workdir):
     kept, lost = run_with_lost_files
     for command in ("best", "export"):

@@ -62,6 +62,7 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts are plain: pip extras such as [distributed] and [@weight] stay text
     help="Search for Triton kernels that are correct and faster than PyTorch.",
     epilog=EXIT_CODES,
 )
@@ -287,8 +288,10 @@ ObjectsOpt = typer.Option(None, "--objects", help="The store's object directory 
 def optimize(
     problem: Path = typer.Argument(..., help="Problem file."),
     seed: list[Path] = typer.Option([], "--seed", help="A first kernel to start from (repeatable)."),
-    llm: list[str] = typer.Option([], "--llm", help="openai:MODEL or anthropic:MODEL[@weight] (repeatable; "
-                                  "default $KERNELEVOLVE_LLM). Without one, the mechanical tuner alone."),
+    llm: list[str] = typer.Option([], "--llm", help="openai:MODEL or anthropic:MODEL[@weight][?option=value&...] "
+                                  "(repeatable; default $KERNELEVOLVE_LLM; options such as timeout=600, effort=high, "
+                                  "thinking=16000, max_tokens, temperature, stream=true: docs/llm.md). Without one, "
+                                  "the mechanical tuner alone."),
     steps: int = typer.Option(20, "--steps", help="Total evaluated candidates in the run."),
     policy: str = typer.Option("greedy", "--policy", help="greedy, mcts or evolve."),
     platform: str = PlatformOpt,
@@ -419,16 +422,16 @@ def show(run: str, store: Optional[str] = StoreOpt, objects: Optional[Path] = Ob
         sys.stdout.write(json.dumps(payload) + "\n")
         return
     table = Table(title=escape(f"run {record.name} ({record.platform}, {record.status})"))
-    columns = ("id", "parent", "operator", "status", "score", "tokens in (cached) / out", "cost", "change")
-    for col in columns[:-1]:
-        table.add_column(col, overflow="fold")
-    table.add_column(columns[-1])
+    llm_columns = ("tokens in (cached) / out", "cost") if usage.requests else ()  # a run no LLM wrote has none
+    for col in ("id", "parent", "operator", "status", "score", *llm_columns, "change"):
+        table.add_column(col)
     for n in nodes:
         change = escape(str(n.tags.get("change", ""))[:60])
         if missing[n.id]:
             change = f"[red]files gone: {escape(', '.join(missing[n.id]))}[/] {change}"
+        spent = _node_usage(n.metrics.get("usage")) if llm_columns else ()
         table.add_row(str(n.id), str(n.parent_id or "-"), escape(n.operator), escape(n.status), f"{n.score:.3f}",
-                      *_node_usage(n.metrics.get("usage")), change)
+                      *spent, change)
     out.print(table)
     if usage.requests:
         out.print(escape(usage.summary()))

@@ -25,7 +25,8 @@ What they answer:
 - ``GET /v1/models`` lists ``models`` (the generation endpoint echoes the requested model);
 - with ``api_key`` set, any request that does not carry that key gets a 401.
 
-Script items: ``Reply(text=...)`` a well-formed completion with usage, ``Status(code, retry_after=...)``
+Script items: ``Reply(text=...)`` a well-formed completion with usage (as server-sent events when the
+request asks for a stream), ``Status(code, retry_after=...)``
 an error in the protocol's error format, ``Malformed()`` a 200 whose body is not JSON. Each takes
 ``delay_s`` to answer slowly (timeouts, concurrency).
 
@@ -208,6 +209,9 @@ class FakeLLMServer:
                 item = replace(item, input_tokens=len(prompt) // 4, cached_tokens=shared // 4, cache_write_tokens=0)
             if isinstance(item, Reply):
                 model = item.model or request.body.get("model", "fake-model")
+                if request.body.get("stream"):
+                    events = "".join(_sse(name, data) for name, data in self.encode_stream(item, model))
+                    return 200, {"Content-Type": "text/event-stream"}, events.encode()
                 return 200, {}, json.dumps(self.encode_reply(item, model)).encode()
             if isinstance(item, Malformed):
                 return 200, {}, item.body
@@ -252,6 +256,10 @@ class FakeLLMServer:
     def encode_error(self, status: Status) -> dict[str, Any]:
         raise NotImplementedError
 
+    def encode_stream(self, reply: Reply, model: str) -> list[tuple[str | None, Any]]:
+        """The server-sent events of a streamed reply: (event name or None, data)."""
+        raise NotImplementedError
+
     def encode_models(self, models: list[str]) -> dict[str, Any]:
         raise NotImplementedError
 
@@ -291,6 +299,16 @@ class OpenAIServer(FakeLLMServer):
 
     def encode_error(self, status: Status) -> dict[str, Any]:
         return {"error": {"message": status.message, "type": "fake_error", "code": status.code}}
+
+    def encode_stream(self, reply: Reply, model: str) -> list[tuple[str | None, Any]]:
+        whole = self.encode_reply(reply, model)
+        head = {"id": whole["id"], "object": "chat.completion.chunk", "created": 0, "model": model}
+        pieces = [reply.text[i : i + 16] for i in range(0, len(reply.text), 16)]
+        chunks = [{**head, "choices": [{"index": 0, "delta": {"role": "assistant", "content": piece},
+                                        "finish_reason": None}]} for piece in pieces]
+        chunks.append({**head, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        chunks.append({**head, "choices": [], "usage": whole["usage"]})  # stream_options.include_usage
+        return [(None, chunk) for chunk in chunks] + [(None, "[DONE]")]
 
     def encode_models(self, models: list[str]) -> dict[str, Any]:
         return {
@@ -336,6 +354,23 @@ class AnthropicServer(FakeLLMServer):
     def encode_error(self, status: Status) -> dict[str, Any]:
         return {"type": "error", "error": {"type": "fake_error", "message": status.message}}
 
+    def encode_stream(self, reply: Reply, model: str) -> list[tuple[str | None, Any]]:
+        whole = self.encode_reply(reply, model)
+        start = {**whole, "content": [], "stop_reason": None, "usage": {**whole["usage"], "output_tokens": 0}}
+        deltas = [("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                           "delta": {"type": "text_delta", "text": reply.text[i : i + 16]}})
+                  for i in range(0, len(reply.text), 16)]
+        return [
+            ("message_start", {"type": "message_start", "message": start}),
+            ("content_block_start", {"type": "content_block_start", "index": 0,
+                                     "content_block": {"type": "text", "text": ""}}),
+            *deltas,
+            ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+            ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                               "usage": {"output_tokens": reply.output_tokens}}),
+            ("message_stop", {"type": "message_stop"}),
+        ]
+
     def encode_models(self, models: list[str]) -> dict[str, Any]:
         data = [
             {"type": "model", "id": m, "display_name": m, "created_at": "2025-01-01T00:00:00Z"}
@@ -347,6 +382,11 @@ class AnthropicServer(FakeLLMServer):
             "first_id": models[0] if models else None,
             "last_id": models[-1] if models else None,
         }
+
+
+def _sse(event: str | None, data: Any) -> str:
+    payload = data if isinstance(data, str) else json.dumps(data)
+    return (f"event: {event}\n" if event else "") + f"data: {payload}\n\n"
 
 
 def _common_prefix(a: str, b: str) -> int:
@@ -375,7 +415,7 @@ def _handler_for(server: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
             code, headers, body = server.answer(request)
             try:
                 self.send_response(code)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", headers.pop("Content-Type", "application/json"))
                 self.send_header("Content-Length", str(len(body)))
                 for name, value in headers.items():
                     self.send_header(name, value)

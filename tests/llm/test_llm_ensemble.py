@@ -65,7 +65,7 @@ def test_usage_sums_per_backend_and_in_total(monkeypatch):
         ensemble.check()
         rng = random.Random(0)
         for _ in range(20):
-            ensemble.complete(PROMPT, rng, max_tokens=16, temperature=0.0)
+            ensemble.complete(PROMPT, rng)
     usage = ensemble.usage()
     n_oa, n_an = len(oa.bodies), len(an.bodies)
     assert n_oa + n_an == 20 and n_oa > 0 and n_an > 0
@@ -93,7 +93,7 @@ def test_an_unpriced_backend_makes_the_total_cost_unknown(monkeypatch):
         ensemble = Ensemble.from_specs(["openai:priced", "openai:unpriced"])
         rng = random.Random(3)
         for _ in range(10):
-            ensemble.complete(PROMPT, rng, max_tokens=16, temperature=0.0)
+            ensemble.complete(PROMPT, rng)
     usage = ensemble.usage()
     assert usage["backends"]["openai:priced"]["cost_usd"] is not None
     assert usage["backends"]["openai:unpriced"]["cost_usd"] is None
@@ -105,7 +105,7 @@ def test_a_failed_request_is_counted_and_raised(monkeypatch):
         monkeypatch.setenv("OPENAI_BASE_URL", srv.base_url)
         ensemble = Ensemble.from_specs(["openai:fake-model"])
         with pytest.raises(LLMRequestError):
-            ensemble.complete(PROMPT, random.Random(0), max_tokens=16, temperature=0.0)
+            ensemble.complete(PROMPT, random.Random(0))
     assert ensemble.usage()["total"]["failures"] == 1
     assert ensemble.usage()["total"]["requests"] == 0
 

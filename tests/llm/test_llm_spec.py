@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kernelevolve.llm import BackendSpec, LLMConfigError, make_backend, parse_spec, resolve_specs
+from kernelevolve.llm import BackendSpec, LLMConfigError, ModelOptions, make_backend, parse_spec, resolve_specs
 
 
 @pytest.mark.parametrize(
@@ -38,6 +38,37 @@ def test_spec_is_parsed(text, expected):
     ],
 )
 def test_bad_spec_is_a_config_error(text, complaint):
+    with pytest.raises(LLMConfigError, match=complaint):
+        parse_spec(text)
+
+
+def test_options_follow_the_model_and_weight():
+    spec = parse_spec("openai:o3@2?effort=high&temperature=none&max_tokens=32000&timeout=900&stream=true&retries=1")
+    assert (spec.model, spec.weight) == ("o3", 2.0)
+    assert spec.options == ModelOptions(effort="high", temperature=None, max_tokens=32000, timeout_s=900,
+                                        stream=True, retries=1)
+    thinking = parse_spec("anthropic:claude-x?thinking=16000&max_tokens=32000").options
+    assert (thinking.thinking_tokens, thinking.max_tokens) == (16000, 32000)
+
+
+def test_default_options_wait_long_enough_for_a_reasoning_model():
+    options = parse_spec("openai:qwen3:32b").options  # an Ollama tag keeps its colon
+    assert (options.timeout_s, options.max_tokens, options.temperature, options.stream) == (600, 8192, 0.7, False)
+
+
+@pytest.mark.parametrize(
+    ("text", "complaint"),
+    [
+        ("openai:m?colour=red", "unknown option 'colour'"),
+        ("openai:m?timeout=soon", "timeout:"),
+        ("openai:m?timeout=0", "timeout:"),
+        ("openai:m?effort=extreme", "effort: .*must be one of"),
+        ("openai:m?thinking=4000", "thinking is Anthropic's budget"),
+        ("anthropic:m?thinking=9000&max_tokens=8192", "below max_tokens"),
+        ("openai:m?max_tokens", "NAME=VALUE"),
+    ],
+)
+def test_bad_option_is_a_config_error_that_names_it(text, complaint):
     with pytest.raises(LLMConfigError, match=complaint):
         parse_spec(text)
 

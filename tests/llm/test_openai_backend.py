@@ -14,13 +14,14 @@ from tests.llm.fake_servers import Malformed, OpenAIServer, Reply, Status
 PROMPT = [Message("system", "You write Triton kernels."), Message("user", "Make softmax fast.")]
 
 
-def backend_for(srv: OpenAIServer, monkeypatch: pytest.MonkeyPatch, **kw):
+def backend_for(srv: OpenAIServer, monkeypatch: pytest.MonkeyPatch, options: str = "max_tokens=64&temperature=0.5",
+                **kw):
     monkeypatch.setenv("OPENAI_BASE_URL", srv.base_url)
-    return make_backend("openai:fake-model", backoff_s=0.001, **kw)
+    return make_backend(f"openai:fake-model?{options}", backoff_s=0.001, **kw)
 
 
 def ask(backend):
-    return backend.complete(PROMPT, max_tokens=64, temperature=0.5)
+    return backend.complete(PROMPT)
 
 
 def test_prompt_and_limits_reach_the_server(monkeypatch):
@@ -34,6 +35,22 @@ def test_prompt_and_limits_reach_the_server(monkeypatch):
         {"role": "user", "content": "Make softmax fast."},
     ]
     assert body["max_tokens"] == 64 and body["temperature"] == 0.5
+
+
+def test_reasoning_options_reach_the_server(monkeypatch):
+    with OpenAIServer(script=[Reply(text="kernel")]) as srv:
+        ask(backend_for(srv, monkeypatch, "effort=high&temperature=none&max_tokens=30000"))
+    (body,) = srv.bodies
+    assert (body["reasoning_effort"], body["max_tokens"], "temperature" in body) == ("high", 30000, False)
+
+
+def test_a_streamed_answer_is_read_whole_with_its_usage(monkeypatch):
+    text = "Change: stream it.\n\n```python\n" + "x = 1\n" * 40 + "```\n"
+    with OpenAIServer(script=[Reply(text=text, input_tokens=900, output_tokens=80, cached_tokens=600)]) as srv:
+        completion = ask(backend_for(srv, monkeypatch, "stream=true"))
+    assert srv.bodies[0]["stream"] is True and srv.bodies[0]["stream_options"] == {"include_usage": True}
+    assert completion.text == text
+    assert (completion.input_tokens, completion.output_tokens, completion.cached_input_tokens) == (900, 80, 600)
 
 
 def test_rate_limit_is_retried_and_counted(monkeypatch):
@@ -104,6 +121,16 @@ def test_timeout_is_retried(monkeypatch):
     with OpenAIServer(script=[Reply(text="late", delay_s=1.0), Reply(text="ok")]) as srv:
         completion = ask(backend_for(srv, monkeypatch, timeout_s=0.3))
     assert (completion.text, completion.attempts) == ("ok", 2)
+
+
+def test_a_timed_out_request_is_retried_once_only(monkeypatch):
+    late = Reply(text="late", delay_s=1.0)
+    with (
+        OpenAIServer(script=[late, late, Reply(text="ok")]) as srv,
+        pytest.raises(LLMRequestError, match="timed out") as raised,
+    ):
+        ask(backend_for(srv, monkeypatch, "timeout=0.3&retries=4"))
+    assert raised.value.attempts == 2
 
 
 def test_usage_and_cost_come_from_the_reply(monkeypatch):

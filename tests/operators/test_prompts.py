@@ -17,6 +17,7 @@ from kernelevolve.operators.context import diagnose
 from kernelevolve.operators.prompts import (
     MIN_EXCERPT_CHARS,
     TRIMMED,
+    PromptTooLarge,
     build_messages,
     excerpts,
     render_prompt_markdown,
@@ -111,6 +112,17 @@ def test_what_stays_the_same_through_a_run_is_the_system_message_and_what_change
         assert variable in user and variable not in system
     assert system.index("# Problem") < system.index("# Knowledge for this problem") < system.index("# Constraints")
     assert user.count("def softmax_kernel(): pass") == 0  # a problem document is not repeated per step
+
+
+def test_a_prompt_over_its_budget_drops_retrieved_knowledge_and_else_is_refused():
+    sample = Document("samples/softmax.py", "Softmax sample", "s" * 3_000)
+    guidance = Document("guidance/long.md", "Long", "g" * 3_000)
+    full = sum(len(m.content) for m in messages_for(broken_parent(), knowledge=(guidance,), problem_docs=[sample]))
+    lean = messages_for(broken_parent(), knowledge=(guidance,), problem_docs=[sample], max_chars=full - 1)
+    assert "g" * 1_000 not in lean[1].content and "s" * 1_000 in lean[0].content  # the diagnosis's goes first
+    bare = sum(len(m.content) for m in messages_for(broken_parent(), knowledge=(), problem_docs=[]))
+    with pytest.raises(PromptTooLarge, match=f"over the limit of {bare - 1:,}"):
+        messages_for(broken_parent(), knowledge=(guidance,), problem_docs=[sample], max_chars=bare - 1)
 
 
 def test_a_retrieved_constraint_is_shown_once():

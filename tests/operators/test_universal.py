@@ -65,8 +65,8 @@ def server(monkeypatch):
 
 @pytest.fixture
 def operator(server) -> UniversalOperator:
-    llm = Ensemble.from_specs(["openai:fake-model"], max_retries=0, backoff_s=0.001)
-    return UniversalOperator(llm, KnowledgeBase.load(), max_tokens=2048, temperature=0.2)
+    llm = Ensemble.from_specs(["openai:fake-model?max_tokens=2048&temperature=0.2"], max_retries=0, backoff_s=0.001)
+    return UniversalOperator(llm, KnowledgeBase.load())
 
 
 def expand(op: UniversalOperator, parent: NodeView | None, nodes: list[NodeView]):

@@ -5,9 +5,12 @@ it is sent as one block marked ``cache_control``, so that the provider caches it
 read it at the cached rate. Anthropic's usage counts uncached input apart from cache reads and writes;
 the reply adds them up into the whole prompt.
 
-Temperature is sent only where the installed client still takes it (0.x releases). From 1.0 the client
-has no such argument, and API version 2026-10-21, which 2.x speaks, answers 400 to any sampling
-parameter, so the request goes without one.
+Options: ``thinking`` turns extended thinking on with that budget of tokens (within ``max_tokens``);
+``effort`` goes out as the output effort; ``stream`` reads the answer as server-sent events (what
+Anthropic asks for of answers that may take minutes). Temperature is sent only where the installed
+client still takes it (0.x releases) and thinking is off. From 1.0 the client has no such argument,
+and API version 2026-10-21, which 2.x speaks, answers 400 to any sampling parameter, so the request
+goes without one.
 """
 
 from __future__ import annotations
@@ -30,20 +33,28 @@ class AnthropicBackend(ClientBackend):
     def sends_temperature(self) -> bool:
         return "temperature" in inspect.signature(self.sdk.resources.Messages.create).parameters
 
-    def send(self, client: Any, messages: list[Message], max_tokens: int, temperature: float) -> Reply:
+    def send(self, client: Any, messages: list[Message]) -> Reply:
+        options = self.options
         # The messages API takes the system prompt apart from the turns.
         system = "\n\n".join(m.content for m in messages if m.role == "system")
-        optional: dict[str, Any] = {}
+        request: dict[str, Any] = {
+            "model": self.model,
+            "messages": [{"role": m.role, "content": m.content} for m in messages if m.role != "system"],
+            "max_tokens": options.max_tokens,
+        }
         if system:
-            optional["system"] = [{"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}]
-        if self.sends_temperature:
-            optional["temperature"] = temperature
-        response = client.messages.create(
-            model=self.model,
-            messages=[{"role": m.role, "content": m.content} for m in messages if m.role != "system"],
-            max_tokens=max_tokens,
-            **optional,
-        )
+            request["system"] = [{"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}]
+        if options.thinking_tokens is not None:
+            request["thinking"] = {"type": "enabled", "budget_tokens": options.thinking_tokens}
+        elif self.sends_temperature and options.temperature is not None:
+            request["temperature"] = options.temperature
+        if options.effort is not None:
+            request["output_config"] = {"effort": options.effort}
+        if options.stream:
+            with client.messages.stream(**request) as stream:
+                response = stream.get_final_message()
+        else:
+            response = client.messages.create(**request)
         try:
             text = "".join(block.text for block in response.content if block.type == "text")
             usage = response.usage

@@ -16,6 +16,7 @@ from kernelevolve.llm.client_errors import classify, expected_failures
 from kernelevolve.llm.endpoint import Endpoint
 from kernelevolve.llm.errors import LLMConfigError
 from kernelevolve.llm.messages import Completion, Message
+from kernelevolve.llm.options import ModelOptions
 from kernelevolve.llm.prices import PriceTable
 from kernelevolve.llm.retry import AttemptFailed, RetryPolicy, call_with_retries
 
@@ -25,8 +26,9 @@ CHECK_TIMEOUT_S = 10.0  # check() is a cheap request: a server slower than this 
 class Backend(Protocol):
     name: str  # the provider: 'openai' | 'anthropic'
     model: str
+    options: ModelOptions  # how the model is asked: timeout, output tokens, temperature, reasoning
 
-    def complete(self, messages: list[Message], *, max_tokens: int, temperature: float) -> Completion: ...
+    def complete(self, messages: list[Message]) -> Completion: ...
 
     def check(self) -> None: ...
 
@@ -45,8 +47,9 @@ class Reply:
 
 
 class ClientBackend:
-    """A backend over an official client library; subclasses name it and send one request.
-    The client's own retries are off, so that ours are the ones that run and are counted."""
+    """A backend over an official client library; subclasses name it and send one request, as the
+    backend's options say. The client's own retries are off, so that ours are the ones that run and
+    are counted."""
 
     name: str
     package: str  # the official client package, imported only when a backend is made
@@ -57,7 +60,7 @@ class ClientBackend:
         model: str,
         endpoint: Endpoint,
         *,
-        timeout_s: float,
+        options: ModelOptions,
         retry: RetryPolicy,
         concurrency: int,
         prices: PriceTable,
@@ -66,7 +69,7 @@ class ClientBackend:
             raise LLMConfigError(f"concurrency must be at least 1, not {concurrency}")
         self.model = model
         self.endpoint = endpoint
-        self.timeout_s = timeout_s
+        self.options = options
         self.retry = retry
         self.prices = prices
         self._slots = threading.BoundedSemaphore(concurrency)
@@ -77,21 +80,21 @@ class ClientBackend:
     def make_client(self, api_key: str) -> Any:
         client_class = getattr(self.sdk, self.client_class)
         return client_class(
-            api_key=api_key, base_url=self.endpoint.base_url, timeout=self.timeout_s, max_retries=0
+            api_key=api_key, base_url=self.endpoint.base_url, timeout=self.options.timeout_s, max_retries=0
         )
 
-    def send(self, client: Any, messages: list[Message], max_tokens: int, temperature: float) -> Reply:
+    def send(self, client: Any, messages: list[Message]) -> Reply:
         raise NotImplementedError
 
     def probe(self, client: Any, timeout_s: float) -> None:
         """One cheap request that succeeds iff the endpoint answers and accepts the key: list the models."""
         client.models.list(timeout=timeout_s)
 
-    def complete(self, messages: list[Message], *, max_tokens: int, temperature: float) -> Completion:
+    def complete(self, messages: list[Message]) -> Completion:
         client = self._ready_client()
         start = time.monotonic()
         reply, attempts = call_with_retries(
-            lambda: self._attempt(client, messages, max_tokens, temperature),
+            lambda: self._attempt(client, messages),
             self.retry,
             what=f"{self.name}:{self.model}",
             rng=self._jitter,
@@ -120,7 +123,7 @@ class ClientBackend:
         """Raise LLMConfigError unless the key is there and the endpoint answers a cheap request."""
         client = self._ready_client()
         try:
-            self.probe(client, min(self.timeout_s, CHECK_TIMEOUT_S))
+            self.probe(client, min(self.options.timeout_s, CHECK_TIMEOUT_S))
         except expected_failures(self.sdk) as exc:
             failure = classify(exc, self.sdk, self.endpoint)
             raise LLMConfigError(
@@ -131,10 +134,10 @@ class ClientBackend:
         self.endpoint.require_key()
         return self._client
 
-    def _attempt(self, client: Any, messages: list[Message], max_tokens: int, temperature: float) -> Reply:
+    def _attempt(self, client: Any, messages: list[Message]) -> Reply:
         with self._slots:
             try:
-                return self.send(client, messages, max_tokens, temperature)
+                return self.send(client, messages)
             except expected_failures(self.sdk) as exc:
                 raise AttemptFailed(classify(exc, self.sdk, self.endpoint)) from exc
 

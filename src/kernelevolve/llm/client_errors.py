@@ -23,14 +23,21 @@ class MalformedReply(Exception):
 
 def expected_failures(errors: ModuleType) -> tuple[type[BaseException], ...]:
     """The exceptions a request through the client module ``errors`` may raise that are not bugs."""
-    return (errors.APIError, json.JSONDecodeError, MalformedReply)
+    return (errors.APIError, json.JSONDecodeError, MalformedReply, http_library(errors).TransportError)
+
+
+def http_library(errors: ModuleType) -> ModuleType:
+    """The HTTP library under the client, whose own failures (a read that timed out or broke) the
+    clients do not wrap once a streamed answer has begun: httpx, or the httpx2 newer clients use."""
+    return getattr(errors._base_client, "httpx2", None) or errors._base_client.httpx
 
 
 def classify(exc: BaseException, errors: ModuleType, endpoint: Endpoint) -> Failure:
     """The failure ``exc`` stands for; ``exc`` is one of ``expected_failures(errors)``."""
-    if isinstance(exc, errors.APITimeoutError):
-        return Failure(f"timed out waiting for {endpoint.base_url}", retryable=True)
-    if isinstance(exc, errors.APIConnectionError):
+    http = http_library(errors)
+    if isinstance(exc, (errors.APITimeoutError, http.TimeoutException)):
+        return Failure(f"timed out waiting for {endpoint.base_url}", retryable=True, timed_out=True)
+    if isinstance(exc, (errors.APIConnectionError, http.TransportError)):
         return Failure(f"cannot connect to {endpoint.base_url}: {_cause(exc)}", retryable=True)
     if isinstance(exc, errors.APIStatusError):
         return status_failure(exc.status_code, exc.response.headers, _short(str(exc)), endpoint)

@@ -36,12 +36,12 @@ class Ensemble:
     def pick(self, rng: random.Random) -> Backend:
         return rng.choices(self.backends, weights=self.weights)[0]
 
-    def complete(self, messages: list[Message], rng: random.Random, **kw: Any) -> Completion:
-        """Ask one backend, drawn by weight; ``kw`` (max_tokens, temperature) goes to its ``complete``."""
+    def complete(self, messages: list[Message], rng: random.Random) -> Completion:
+        """Ask one backend, drawn by weight, as its spec's options say."""
         backend = self.pick(rng)
         usage = self._usage[label(backend)]
         try:
-            completion = backend.complete(messages, **kw)
+            completion = backend.complete(messages)
         except LLMError:
             with self._lock:
                 usage.failures += 1

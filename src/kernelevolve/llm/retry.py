@@ -25,6 +25,7 @@ class Failure:
     retry_after_s: float | None = None  # what the server asked for, when it did
     status: int | None = None
     error: type[LLMError] = LLMRequestError  # what to raise when it is not retried
+    timed_out: bool = False
 
 
 class AttemptFailed(Exception):
@@ -41,6 +42,7 @@ class RetryPolicy:
     backoff_s: float = 1.0  # the first wait; each later one doubles
     max_backoff_s: float = 30.0
     max_retry_after_s: float = 60.0  # a server asking for longer is not waited for that long
+    max_timeout_retries: int = 1  # a request that timed out waited as long as asked: once more at most
 
     def delay_s(self, retry: int, failure: Failure, rng: random.Random) -> float:
         """How long to wait before retry number ``retry`` (0 for the first)."""
@@ -63,16 +65,17 @@ def call_with_retries(
 
     Returns the result and the number of attempts made. ``what`` names the request in error messages.
     """
-    attempts = 0
+    attempts = timeouts = 0
     while True:
         attempts += 1
         try:
             return attempt(), attempts
         except AttemptFailed as exc:
             failure = exc.failure
+        timeouts += failure.timed_out
         if not failure.retryable:
             raise _error(failure.error, f"{what} (not retried): {failure.reason}", attempts, failure)
-        if attempts > policy.max_retries:
+        if attempts > policy.max_retries or timeouts > policy.max_timeout_retries:
             message = f"{what}: gave up after {attempts} attempts; last failure: {failure.reason}"
             raise _error(LLMRequestError, message, attempts, failure)
         delay = policy.delay_s(attempts - 1, failure, rng)

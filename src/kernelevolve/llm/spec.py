@@ -1,5 +1,6 @@
-"""What an LLM spec string means (``PROVIDER:MODEL[@WEIGHT]``), where the specs of a run come from (the
-command line, else ``KERNELEVOLVE_LLM``), and building the backend a spec names."""
+"""What an LLM spec string means (``PROVIDER:MODEL[@WEIGHT][?OPTION=VALUE&…]``, options in
+``llm/options.py``), where the specs of a run come from (the command line, else ``KERNELEVOLVE_LLM``),
+and building the backend a spec names."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from kernelevolve.llm.backend import Backend, ClientBackend
 from kernelevolve.llm.endpoint import ANTHROPIC_ENV, OPENAI_ENV, ProviderEnv, resolve_endpoint
 from kernelevolve.llm.errors import LLMConfigError
 from kernelevolve.llm.openai_backend import OpenAIBackend
+from kernelevolve.llm.options import DEFAULT_TIMEOUT_S, ModelOptions, parse_options
 from kernelevolve.llm.prices import PriceTable
 from kernelevolve.llm.retry import RetryPolicy
 
@@ -23,7 +25,7 @@ PROVIDERS: dict[str, tuple[type[ClientBackend], ProviderEnv]] = {
     "anthropic": (AnthropicBackend, ANTHROPIC_ENV),
 }
 
-_FORMAT = "expected PROVIDER:MODEL or PROVIDER:MODEL@WEIGHT, e.g. openai:gpt-4o@3"
+_FORMAT = "expected PROVIDER:MODEL, PROVIDER:MODEL@WEIGHT or either with ?OPTION=VALUE&…, e.g. openai:gpt-4o@3"
 
 
 @dataclass(frozen=True)
@@ -31,10 +33,14 @@ class BackendSpec:
     provider: str
     model: str
     weight: float = 1.0  # how often an ensemble picks this backend, relative to the others
+    options: ModelOptions = ModelOptions()
 
 
-def parse_spec(text: str) -> BackendSpec:
-    provider, sep, rest = text.strip().partition(":")
+def parse_spec(text: str, defaults: ModelOptions | None = None) -> BackendSpec:
+    """The spec's parts; its options are ``defaults`` (else ModelOptions()) with what its query sets."""
+    head, _, query = text.strip().partition("?")
+    options = parse_options(text, query, defaults or ModelOptions())
+    provider, sep, rest = head.partition(":")
     if not sep or not rest:
         raise LLMConfigError(f"bad LLM spec {text!r}: {_FORMAT}")
     if provider not in PROVIDERS:
@@ -44,7 +50,10 @@ def parse_spec(text: str) -> BackendSpec:
     model, at, weight_text = rest.rpartition("@") if "@" in rest else (rest, "", "")
     if not model:
         raise LLMConfigError(f"bad LLM spec {text!r}: no model name; {_FORMAT}")
-    return BackendSpec(provider, model, _weight(text, weight_text) if at else 1.0)
+    if options.thinking_tokens is not None and provider != "anthropic":
+        raise LLMConfigError(f"bad LLM spec {text!r}: thinking is Anthropic's budget; OpenAI-compatible "
+                             "reasoning models take effort=low|medium|high")
+    return BackendSpec(provider, model, _weight(text, weight_text) if at else 1.0, options)
 
 
 def _weight(text: str, weight_text: str) -> float:
@@ -68,20 +77,21 @@ def resolve_specs(cli: Sequence[str] | None = None, env: Mapping[str, str] | Non
 def make_backend(
     spec: str,
     *,
-    timeout_s: float = 120,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
     max_retries: int = 4,
     concurrency: int = 4,
     backoff_s: float = 1.0,
 ) -> Backend:
     """The backend ``spec`` names (its weight, if any, is the ensemble's business), configured from the
-    provider's environment variables. A missing key is reported by ``check()`` and ``complete()``."""
-    parsed = parse_spec(spec)
+    provider's environment variables; ``timeout_s`` and ``max_retries`` hold where the spec sets no
+    timeout or retries. A missing key is reported by ``check()`` and ``complete()``."""
+    parsed = parse_spec(spec, ModelOptions(timeout_s=timeout_s, retries=max_retries))
     backend_class, provider_env = PROVIDERS[parsed.provider]
     return backend_class(
         parsed.model,
         resolve_endpoint(provider_env),
-        timeout_s=timeout_s,
-        retry=RetryPolicy(max_retries=max_retries, backoff_s=backoff_s),
+        options=parsed.options,
+        retry=RetryPolicy(max_retries=parsed.options.retries, backoff_s=backoff_s),
         concurrency=concurrency,
         prices=PriceTable.from_env(),
     )

@@ -32,6 +32,9 @@ TEMPLATES = Path(__file__).with_name("templates")
 PROBLEM_KNOWLEDGE_CHARS = 9_000  # documents retrieved for the problem, all together (the constant part)
 KNOWLEDGE_CHARS = 4_000  # documents retrieved for one step's diagnosis, all together
 CONSTRAINTS_CHARS = 16_000  # the constraints/ documents, all together (~11 kB shipped)
+# The whole prompt (about 40k tokens): over it, retrieved knowledge goes first (the diagnosis's,
+# then the problem's); a prompt still over it is not sent.
+MAX_PROMPT_CHARS = 160_000
 MIN_EXCERPT_CHARS = 400  # a document that would get less is left out, not shown as a stub
 TRIMMED = "\n\n[… trimmed]"
 _HEADING = re.compile(r"^#{1,4} ")
@@ -72,6 +75,10 @@ _templates.filters["fmt"] = _fmt
 _templates.filters["percent"] = percent
 
 
+class PromptTooLarge(Exception):
+    """Even without retrieved knowledge the prompt is over its budget (a huge problem file or kernel)."""
+
+
 @dataclass(frozen=True)
 class Excerpt:
     """A document as the prompt shows it: possibly cut to fit the budget."""
@@ -91,11 +98,38 @@ def build_messages(
     knowledge_chars: int = KNOWLEDGE_CHARS,
     problem_knowledge_chars: int = PROBLEM_KNOWLEDGE_CHARS,
     constraints_chars: int = CONSTRAINTS_CHARS,
+    max_chars: int = MAX_PROMPT_CHARS,
 ) -> list[Message]:
     """The system message (what stays the same through the run: rules, problem, problem knowledge,
     constraints, output format) and the user message (what this step changes: aim, current kernel,
     diagnosis, knowledge for the diagnosis) for one expansion. A document is shown once: the
-    constraints, then the problem's documents, win over the diagnosis's."""
+    constraints, then the problem's documents, win over the diagnosis's.
+
+    Over ``max_chars`` the diagnosis's knowledge is left out, then the problem's (the cached part
+    changes then, but only for prompts that big); PromptTooLarge if it is still over."""
+    budgets = ((knowledge_chars, problem_knowledge_chars), (0, problem_knowledge_chars), (0, 0))
+    for knowledge_budget, problem_budget in budgets:
+        messages = _render_messages(ctx, diagnosis, knowledge_docs, constraints_docs, problem_docs,
+                                    knowledge_budget, problem_budget, constraints_chars)
+        size = sum(len(m.content) for m in messages)
+        if size <= max_chars:
+            return messages
+    raise PromptTooLarge(
+        f"the prompt would be {size:,} characters even without retrieved knowledge, over the limit of "
+        f"{max_chars:,}: the problem file, the reference's code or the current kernel is too large to send"
+    )
+
+
+def _render_messages(
+    ctx: ExpansionContext,
+    diagnosis: Diagnosis,
+    knowledge_docs: list[Document],
+    constraints_docs: list[Document],
+    problem_docs: Sequence[Document],
+    knowledge_chars: int,
+    problem_knowledge_chars: int,
+    constraints_chars: int,
+) -> list[Message]:
     constraint_paths = {d.path for d in constraints_docs}
     for_problem = [d for d in problem_docs if d.path not in constraint_paths]
     shown = constraint_paths | {d.path for d in for_problem}

@@ -13,7 +13,7 @@ from kernelevolve.knowledge import Document, KnowledgeBase, build_query
 from kernelevolve.llm import Completion, Message
 from kernelevolve.operators.base import ExpansionContext, Proposal
 from kernelevolve.operators.context import diagnose
-from kernelevolve.operators.prompts import build_messages, render_prompt_markdown
+from kernelevolve.operators.prompts import PromptTooLarge, build_messages, render_prompt_markdown
 from kernelevolve.operators.reply import parse_reply, stored_reply
 from kernelevolve.reference import describe_reference
 
@@ -24,9 +24,7 @@ TORCH_NAMESPACES = ("torch", "F", "nn", "nn.functional", "torch.nn", "torch.nn.f
 class CompletionSource(Protocol):
     """What the operator needs of an LLM: ``kernelevolve.llm.Ensemble``, or anything answering the same call."""
 
-    def complete(
-        self, messages: list[Message], rng: random.Random, *, max_tokens: int, temperature: float
-    ) -> Completion: ...
+    def complete(self, messages: list[Message], rng: random.Random) -> Completion: ...
 
 
 class UniversalOperator:
@@ -39,15 +37,11 @@ class UniversalOperator:
         self,
         llm: CompletionSource,
         knowledge: KnowledgeBase,
-        max_tokens: int = 8192,
-        temperature: float = 0.7,
         knowledge_k: int = 3,
         problem_k: int = 3,
     ) -> None:
         self.llm = llm
         self.knowledge = knowledge
-        self.max_tokens = max_tokens
-        self.temperature = temperature
         self.knowledge_k = knowledge_k
         self.problem_k = problem_k
 
@@ -66,8 +60,12 @@ class UniversalOperator:
         docs = self.knowledge.search(query, ctx.platform, k=self.knowledge_k + len(problem_docs))
         held = {d.path for d in problem_docs}
         docs = [d for d in docs if d.path not in held][: self.knowledge_k]
-        messages = build_messages(ctx, diagnosis, docs, self.knowledge.constraints(), problem_docs=problem_docs)
-        completion = self.llm.complete(messages, ctx.rng, max_tokens=self.max_tokens, temperature=self.temperature)
+        try:
+            messages = build_messages(ctx, diagnosis, docs, self.knowledge.constraints(), problem_docs=problem_docs)
+        except PromptTooLarge as exc:  # no request: a node that says why, and the run goes on
+            return Proposal(source=None, operator=self.name, reason=f"{exc} (aim: {diagnosis.aim()})",
+                            objects={"diagnosis.md": diagnosis.render()})
+        completion = self.llm.complete(messages, ctx.rng)
         parsed = parse_reply(completion.text)
         aim = diagnosis.aim()
         if parsed.source is None:

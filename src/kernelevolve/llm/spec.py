@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kernelevolve.llm.anthropic_backend import AnthropicBackend
 from kernelevolve.llm.backend import Backend, ClientBackend
@@ -33,7 +33,7 @@ class BackendSpec:
     provider: str
     model: str
     weight: float = 1.0  # how often an ensemble picks this backend, relative to the others
-    options: ModelOptions = ModelOptions()
+    options: ModelOptions = field(default_factory=ModelOptions)
 
 
 def parse_spec(text: str, defaults: ModelOptions | None = None) -> BackendSpec:

@@ -13,7 +13,11 @@ from kernelevolve.knowledge import Document, KnowledgeBase, build_query
 from kernelevolve.llm import Completion, Message
 from kernelevolve.operators.base import ExpansionContext, Proposal
 from kernelevolve.operators.context import diagnose
-from kernelevolve.operators.prompts import PromptTooLarge, build_messages, render_prompt_markdown
+from kernelevolve.operators.prompts import (
+    PromptTooLarge,
+    build_messages,
+    render_prompt_markdown,
+)
 from kernelevolve.operators.reply import parse_reply, stored_reply
 from kernelevolve.reference import describe_reference
 

@@ -26,14 +26,11 @@ sys.path.insert(0, str(ROOT / "src"))
 
 import sqlalchemy  # noqa: E402
 
+from kernelevolve.config import OptimizeConfig  # noqa: E402
 from kernelevolve.eval.harness import Harness  # noqa: E402
-from kernelevolve.operators.mix import OperatorMix  # noqa: E402
-from kernelevolve.operators.tuner import Tuner  # noqa: E402
 from kernelevolve.platform import Platform  # noqa: E402
 from kernelevolve.problem import load_problem  # noqa: E402
-from kernelevolve.search.controller import Controller, seed_sources  # noqa: E402
-from kernelevolve.search.policies import make_policy  # noqa: E402
-from kernelevolve.search.termination import Termination  # noqa: E402
+from kernelevolve.search.optimize import assemble, execute  # noqa: E402
 from kernelevolve.store import open_store  # noqa: E402
 
 PROBLEM = ROOT / "tests" / "eval" / "problems" / "scale_add.py"
@@ -70,13 +67,12 @@ def main() -> None:
     with open_store(root=work / ".kernelevolve") as store, \
             Harness(Platform("interpreter", "cpu"), workers=args.workers, cache_dir=work / "cache") as harness:
         harness.reference_set(problem)  # references and a warm worker before the clock starts
-        operator = OperatorMix(None, Tuner(), 0.0)
-        evaluate, propose = Timed(harness, "evaluate"), Timed(operator, "propose")
-        controller = Controller(store, harness, problem, operator, make_policy("greedy"),
-                                Termination(max_steps=args.steps), workers=args.workers)
-        run = store.ensure_run("overhead", str(problem.path), problem.hash, "interpreter", {})
+        config = OptimizeConfig(problem=PROBLEM, seeds=[SEED], steps=args.steps, workers=args.workers,
+                                platform="interpreter", run="overhead")  # no LLM: the mechanical tuner
+        prepared = assemble(config, problem, harness, store)
+        evaluate, propose = Timed(harness, "evaluate"), Timed(prepared.operator, "propose")
         t0 = time.perf_counter()
-        outcome = controller.run(run, args.steps, seed_sources([SEED]))
+        outcome = execute(prepared)
         wall = time.perf_counter() - t0
     nodes = outcome.nodes
     # With several workers evaluations overlap: their busy time is divided by the workers in flight.

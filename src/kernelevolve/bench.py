@@ -19,10 +19,8 @@ from kernelevolve.eval.harness import Harness
 from kernelevolve.eval.result import EvalResult, geomean
 from kernelevolve.platform import Platform
 from kernelevolve.problem import load_problem
-from kernelevolve.search.controller import Controller, Progress, seed_sources
-from kernelevolve.search.optimize import build_operator
-from kernelevolve.search.policies import make_policy
-from kernelevolve.search.termination import Termination
+from kernelevolve.search.controller import Progress
+from kernelevolve.search.optimize import assemble, execute
 from kernelevolve.search.winners import ShapeWinner, run_winners
 from kernelevolve.store import Store
 
@@ -70,13 +68,16 @@ def run_suite(
     suite: Path, platform: Platform, store: Store, steps: int, llm: list[str], samples: Path | None,
     progress: Callable[[str], None] = lambda line: None, timeout: float = 600.0, only: list[str] | None = None,
     measured: Callable[[list[OperatorBench]], None] = lambda rows: None, search_seconds: float | None = None,
-    sandbox: str = "best-effort",
+    sandbox: str = "best-effort", policy: str = "greedy",
 ) -> list[OperatorBench]:
     """Benchmark each operator in turn; ``measured`` gets the rows so far after each one, so that an
     interrupted bench keeps what it measured."""
     problems = suite_problems(suite, only)
     samples = samples or SAMPLES_ROOT / suite.name
     sample_paths = [sample_for(path, samples) for path in problems]  # all exist before device time is spent
+    # Checked before device time is spent too; each operator's search is this with its problem and sample.
+    search_config = OptimizeConfig(problem=problems[0], llm=llm, steps=max(steps, 1), sandbox=sandbox, policy=policy,
+                                   platform=platform.name, max_seconds=search_seconds, timeout=timeout)
     rows: list[OperatorBench] = []
     started = time.monotonic()
     with Harness(platform, timeout_s=timeout, sandbox=sandbox, hidden=store.directories()) as harness:
@@ -86,21 +87,17 @@ def run_suite(
             sample = harness.evaluate(problem, sample_path.read_text())
             best, best_node, search, winners = None, None, "no search (--steps 0)", []
             if steps > 0 and sample.correct:
-                config = OptimizeConfig(problem=path, seeds=[sample_path], llm=llm, steps=steps, sandbox=sandbox,
-                                        run=f"bench-{problem.name}", platform=platform.name)
-                operator, search = build_operator(config)
-                run = store.ensure_run(config.run_name(problem.name), str(path), problem.hash, platform.name,
-                                       config.recorded())
-                progress(f"{problem.name}: search, {steps} steps ({search})")
-                controller = Controller(store, harness, problem, operator, make_policy("greedy"),
-                                        Termination(max_steps=steps, max_seconds=search_seconds),
-                                        on_progress=_step_lines(problem.name, progress))
-                outcome = controller.run(run, steps, seed_sources([sample_path]))
-                search = f"{search}; {outcome.nodes} nodes in run {run.name}, stopped by {outcome.stop_reason}"
+                config = search_config.model_copy(update={"problem": path, "seeds": [sample_path],
+                                                          "run": f"bench-{problem.name}"})
+                prepared = assemble(config, problem, harness, store)
+                progress(f"{problem.name}: search, {steps} steps ({prepared.operator_note}; policy {policy})")
+                outcome = execute(prepared, on_progress=_step_lines(problem.name, progress))
+                search = (f"{prepared.operator_note}; {outcome.nodes} nodes in run {outcome.run.name}, "
+                          f"stopped by {outcome.stop_reason}")
                 if outcome.best is not None:
                     best = EvalResult.model_validate(store.read_result(outcome.best))
                     best_node = outcome.best.id
-                    winners, _ = run_winners(store, run.id)
+                    winners, _ = run_winners(store, outcome.run.id)
             elif not sample.correct:
                 search = f"no search: the sample is {sample.status.value}"
             copy_gbps = harness.reference_set(problem).copy_gbps

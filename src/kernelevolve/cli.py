@@ -344,7 +344,7 @@ def optimize(
             source_file(path, "seed kernel")
         prepared = plan(config)
     except ValidationError as exc:
-        fail("; ".join(f"--{'-'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()))
+        fail(_invalid_options(exc))
     except (SearchError, ProblemError, PlatformError, StoreError, LLMError) as exc:
         fail(str(exc))
     err.print(f"[bold]{escape(prepared.problem.name)}[/] on {prepared.platform.name} ({config.executor} executor): "
@@ -529,10 +529,13 @@ def bench(
     search_seconds: Optional[float] = typer.Option(None, "--search-seconds", min=1.0, help="Stop each operator's search "
                                                    "after this many seconds (and at most --steps steps)."),
     sandbox: str = SandboxOpt,
+    policy: str = typer.Option("greedy", "--policy", help="The search's policy: greedy, mcts or evolve."),
 ) -> None:
     """Benchmark a suite: baselines, sample kernels and searched kernels at every production shape.
 
     Results are saved after each operator, so an interrupted bench keeps what it measured."""
+    from pydantic import ValidationError
+
     from kernelevolve import bench as suite_bench
     from kernelevolve.eval.harness import HarnessError
     from kernelevolve.llm import LLMError, resolve_specs
@@ -553,7 +556,10 @@ def bench(
         with _open(store, objects) as st:
             rows = suite_bench.run_suite(suite, target, st, steps, resolve_specs(llm or None), samples,
                                          progress=lambda line: err.print(escape(line)), timeout=timeout, only=only,
-                                         measured=measured, search_seconds=search_seconds, sandbox=sandbox)
+                                         measured=measured, search_seconds=search_seconds, sandbox=sandbox,
+                                         policy=policy)
+    except ValidationError as exc:
+        fail(_invalid_options(exc))
     except (suite_bench.BenchError, PlatformError, ProblemError, HarnessError, LLMError, StoreError) as exc:
         fail(str(exc))
     result = suite_bench.report(rows, target, command, steps, planned)
@@ -588,6 +594,11 @@ def _open(url: Optional[str], objects: Optional[Path], read_only: bool = False):
         return open_store(url, objects=objects, read_only=read_only)
     except StoreError as exc:
         fail(str(exc))
+
+
+def _invalid_options(exc) -> str:
+    """A pydantic ValidationError of the configuration as the flags it names."""
+    return "; ".join(f"--{'-'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
 
 
 def _open_existing(url: Optional[str], objects: Optional[Path]):

@@ -1,15 +1,41 @@
-"""Typed configuration of an ``optimize`` run (every CLI flag maps to one field here), and the
-environment switches the CLI itself reads."""
+"""Configuration, read in this module alone: the typed configuration of an ``optimize`` run (every
+CLI flag maps to one field here, the policies' knobs too; an LLM's are options of its spec) and the environment
+variables kernelevolve reads (``ENVIRONMENT`` lists every one; ``environ()`` is the one read).
+
+Elsewhere the environment is only handed on to worker processes, stripped of secrets
+(eval/pool.py, eval/sandbox.py, eval/interpreter_limits.py), or checked inside a worker
+(eval/interpreter_probe.py); none of that configures kernelevolve."""
 
 from __future__ import annotations
 
+import math
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 from sqlalchemy.engine import make_url
 
 DEBUG_ENV = "KERNELEVOLVE_DEBUG"
+STORE_ENV = "KERNELEVOLVE_STORE"
+OBJECTS_ENV = "KERNELEVOLVE_OBJECTS"
+CACHE_ENV = "KERNELEVOLVE_CACHE"
+LLM_ENV = "KERNELEVOLVE_LLM"
+PRICES_ENV = "KERNELEVOLVE_LLM_PRICES"
+# Every environment variable kernelevolve reads, and what it sets.
+ENVIRONMENT = {
+    STORE_ENV: "the store's URL where --store is not given",
+    OBJECTS_ENV: "the store's object directory where --objects is not given",
+    CACHE_ENV: "where references are cached (default: $XDG_CACHE_HOME/kernelevolve)",
+    "XDG_CACHE_HOME": "the user's cache directory (default: ~/.cache)",
+    LLM_ENV: "the LLM specs where --llm is not given (comma-separated)",
+    PRICES_ENV: "LLM prices beside the built-in list (JSON)",
+    "OPENAI_API_KEY": "the key of openai: specs",
+    "OPENAI_BASE_URL": "where openai: specs send requests (an OpenAI-compatible server)",
+    "ANTHROPIC_API_KEY": "the key of anthropic: specs",
+    "ANTHROPIC_BASE_URL": "where anthropic: specs send requests",
+    DEBUG_ENV: "print the traceback of any failure (as --debug)",
+}
 # How candidate workers are confined by the OS (eval/confine.py): every layer or refuse, every layer
 # this machine offers, or none.
 SANDBOX_MODES = ("strict", "best-effort", "off")
@@ -22,9 +48,38 @@ CHOICES = {
 }
 
 
+def environ() -> dict[str, str]:
+    """The variables of ``ENVIRONMENT`` that are set: kernelevolve's one read of its environment."""
+    return {name: os.environ[name] for name in ENVIRONMENT if name in os.environ}
+
+
 def debug_from_env() -> bool:
     """Whether ``KERNELEVOLVE_DEBUG`` asks for tracebacks (any value but '', 0, false, no, off)."""
-    return os.environ.get(DEBUG_ENV, "").strip().lower() not in ("", "0", "false", "no", "off")
+    return environ().get(DEBUG_ENV, "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
+def cache_dir(env: Mapping[str, str] | None = None) -> Path:
+    """Where references are cached: ``$KERNELEVOLVE_CACHE``, else ``kernelevolve`` in the user's cache."""
+    env = environ() if env is None else env
+    base = env.get(CACHE_ENV) or os.path.join(env.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "kernelevolve")
+    return Path(base)
+
+
+class GreedyOptions(BaseModel):
+    epsilon: float = Field(0.1, ge=0, le=1, description="chance of expanding a random working node, not the best")
+
+
+class MCTSOptions(BaseModel):
+    exploration: float = Field(math.sqrt(2), ge=0, description="the UCT constant c (0: pure exploitation)")
+
+
+class EvolveOptions(BaseModel):
+    n_islands: int = Field(4, ge=1)
+    migration_interval: int = Field(10, ge=1, description="every this many selections, a migration")
+    tournament_size: int = Field(3, ge=1)
+
+
+POLICY_OPTIONS: dict[str, type[BaseModel]] = {"greedy": GreedyOptions, "mcts": MCTSOptions, "evolve": EvolveOptions}
 
 
 class OptimizeConfig(BaseModel):
@@ -50,6 +105,9 @@ class OptimizeConfig(BaseModel):
     knowledge: list[Path] = Field(default_factory=list)
     seed: int = 0  # the search's random seed
     sampler: str = "tpe"  # the tuner's search of the configuration space (Optuna's), or neighbours
+    greedy: GreedyOptions = Field(default_factory=GreedyOptions)
+    mcts: MCTSOptions = Field(default_factory=MCTSOptions)
+    evolve: EvolveOptions = Field(default_factory=EvolveOptions)
 
     @field_validator("policy", "sandbox", "executor", "sampler")
     @classmethod
@@ -58,6 +116,10 @@ class OptimizeConfig(BaseModel):
         if value not in choices:
             raise ValueError(f"unknown {what} {value!r}; choose {', '.join(choices[:-1])} or {choices[-1]}")
         return value
+
+    def policy_options(self) -> dict:
+        """The knobs of the chosen policy, as ``make_policy`` takes them."""
+        return getattr(self, self.policy).model_dump()
 
     def run_name(self, problem_name: str) -> str:
         return self.run or problem_name

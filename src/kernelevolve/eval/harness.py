@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import tempfile
 import threading
@@ -29,6 +28,7 @@ from kernelevolve.eval.result import CaseResult, EvalResult, Failure, Mismatch, 
 from kernelevolve.eval.scoring import shape_timing, summarise
 from kernelevolve.eval.sandbox import Redactor
 from kernelevolve.eval.static import check_source
+from kernelevolve.config import cache_dir as default_cache_dir
 from kernelevolve.graph import source_hash
 from kernelevolve.platform import Platform, peak_for
 from kernelevolve.problem import Problem
@@ -51,13 +51,6 @@ class References:
     device_name: str
     versions: dict[str, str]
     copy_gbps: float | None
-
-
-def default_cache_dir() -> Path:
-    base = os.environ.get("KERNELEVOLVE_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "kernelevolve"
-    )
-    return Path(base)
 
 
 def kept_paths(extra: tuple[Path, ...] = ()) -> tuple[str, ...]:

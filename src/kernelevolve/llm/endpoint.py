@@ -6,11 +6,11 @@ Ollama, llama.cpp, a proxy) often needs none, and then gets a placeholder key.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from kernelevolve.config import environ
 from kernelevolve.llm.errors import LLMConfigError
 
 PLACEHOLDER_KEY = "EMPTY"  # what vLLM's documentation passes to servers started without --api-key
@@ -63,7 +63,7 @@ class Endpoint:
 
 
 def resolve_endpoint(provider: ProviderEnv, env: Mapping[str, str] | None = None) -> Endpoint:
-    env = os.environ if env is None else env
+    env = environ() if env is None else env
     base_url = env.get(provider.url_var) or provider.default_url
     host = (urlsplit(base_url).hostname or "").lower()
     if not host:

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from kernelevolve.config import PRICES_ENV, environ
 from kernelevolve.llm.errors import LLMConfigError
 
-PRICES_VAR = "KERNELEVOLVE_LLM_PRICES"
 
 
 @dataclass(frozen=True)
@@ -63,8 +62,8 @@ class PriceTable:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> PriceTable:
         """The list prices, with the entries of ``KERNELEVOLVE_LLM_PRICES`` on top."""
-        env = os.environ if env is None else env
-        raw = env.get(PRICES_VAR)
+        env = environ() if env is None else env
+        raw = env.get(PRICES_ENV)
         overrides = parse_prices(raw) if raw else {}
         return cls({**LIST_PRICES, **overrides})
 
@@ -84,9 +83,9 @@ def parse_prices(raw: str) -> dict[str, Price]:
     try:
         entries = json.loads(raw)
     except json.JSONDecodeError as exc:
-        raise LLMConfigError(f"{PRICES_VAR} is not JSON ({exc}); {_EXAMPLE}") from exc
+        raise LLMConfigError(f"{PRICES_ENV} is not JSON ({exc}); {_EXAMPLE}") from exc
     if not isinstance(entries, dict):
-        raise LLMConfigError(f"{PRICES_VAR} must be a JSON object; {_EXAMPLE}")
+        raise LLMConfigError(f"{PRICES_ENV} must be a JSON object; {_EXAMPLE}")
     return {model: _price(model, entry) for model, entry in entries.items()}
 
 
@@ -100,7 +99,7 @@ def _price(model: str, entry: object) -> Price:
     if known and all(_is_price(v) for v in entry.values()):
         optional = [float(entry[k]) if k in entry else None for k in _OPTIONAL]
         return Price(float(entry["input"]), float(entry["output"]), *optional)
-    raise LLMConfigError(f"{PRICES_VAR}: bad entry for {model!r}: {entry!r}; {_EXAMPLE}")
+    raise LLMConfigError(f"{PRICES_ENV}: bad entry for {model!r}: {entry!r}; {_EXAMPLE}")
 
 
 def _is_price(value: object) -> bool:

@@ -5,10 +5,10 @@ and building the backend a spec names."""
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from kernelevolve.config import LLM_ENV, environ
 from kernelevolve.llm.anthropic_backend import AnthropicBackend
 from kernelevolve.llm.backend import Backend, ClientBackend
 from kernelevolve.llm.endpoint import ANTHROPIC_ENV, OPENAI_ENV, ProviderEnv, resolve_endpoint
@@ -18,7 +18,6 @@ from kernelevolve.llm.options import DEFAULT_TIMEOUT_S, ModelOptions, parse_opti
 from kernelevolve.llm.prices import PriceTable
 from kernelevolve.llm.retry import RetryPolicy
 
-DEFAULT_SPECS_VAR = "KERNELEVOLVE_LLM"
 
 PROVIDERS: dict[str, tuple[type[ClientBackend], ProviderEnv]] = {
     "openai": (OpenAIBackend, OPENAI_ENV),
@@ -69,8 +68,8 @@ def _weight(text: str, weight_text: str) -> float:
 def resolve_specs(cli: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> list[str]:
     """The specs of a run: those given on the command line (each may be a comma-separated list),
     else those in ``KERNELEVOLVE_LLM``. An empty list means no LLM: the mechanical tuner alone."""
-    env = os.environ if env is None else env
-    given = list(cli or []) or [env.get(DEFAULT_SPECS_VAR, "")]
+    env = environ() if env is None else env
+    given = list(cli or []) or [env.get(LLM_ENV, "")]
     return [part.strip() for item in given for part in item.split(",") if part.strip()]
 
 

@@ -1,5 +1,7 @@
-"""Assemble an ``optimize`` run from its configuration: problem, evaluator (the local worker pool
-or Ray), store, operator, policy, termination and seeds; then hand it to the controller."""
+"""The composition root: a run assembled from its configuration (problem, evaluator: the local
+worker pool or Ray, store, operator, policy, termination, seeds) and handed to the controller.
+``optimize`` opens every part (``plan``); ``bench`` and the benchmarks bring an evaluator and a
+store of their own (``assemble``); all of them run it through ``execute``."""
 
 from __future__ import annotations
 
@@ -128,6 +130,13 @@ def plan(config: OptimizeConfig) -> Plan:
     return Plan(config, problem, evaluator, store, operator, note)
 
 
+def assemble(config: OptimizeConfig, problem: Problem, evaluator: Evaluator, store: Store) -> Plan:
+    """A run of ``config`` over an evaluator and a store the caller keeps open (and closes)."""
+    store.check_run(config.run_name(problem.name), str(problem.path), problem.hash)
+    operator, note = build_operator(config)
+    return Plan(config, problem, evaluator, store, operator, note)
+
+
 def execute(p: Plan, on_progress: Callable[[Progress], None] | None = None) -> Outcome:
     config = p.config
     run = p.store.ensure_run(config.run_name(p.problem.name), str(p.problem.path), p.problem.hash,
@@ -142,7 +151,8 @@ def execute(p: Plan, on_progress: Callable[[Progress], None] | None = None) -> O
         )
     termination = Termination(max_steps=config.steps, max_seconds=config.max_seconds,
                               stall_steps=config.stall_steps, target_score=config.target_score)
-    controller = Controller(p.store, p.evaluator, p.problem, p.operator, make_policy(config.policy), termination,
+    policy = make_policy(config.policy, **config.policy_options())
+    controller = Controller(p.store, p.evaluator, p.problem, p.operator, policy, termination,
                             workers=config.workers, seed=config.seed, on_progress=on_progress)
     try:
         return controller.run(run, config.steps, seeds)

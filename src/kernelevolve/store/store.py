@@ -6,7 +6,6 @@ Sharing a run between processes or hosts is opening the same URL and the same ob
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import replace
@@ -17,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from kernelevolve.config import OBJECTS_ENV, STORE_ENV, environ
 from kernelevolve.graph import NewNode
 
 from . import claims
@@ -29,8 +29,6 @@ from .records import NodeRecord, RunRecord, RunSummary, check_json
 from .schema import CACHE_KEY_LENGTH, eval_cache, nodes, runs, store_meta
 from .tree import lineage_query, subtree_query
 
-STORE_ENV = "KERNELEVOLVE_STORE"
-OBJECTS_ENV = "KERNELEVOLVE_OBJECTS"
 DEFAULT_ROOT = Path(".kernelevolve")
 ID_BATCH = 500  # ids per IN (...) list: well under every backend's bound-parameter limit
 _UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._-]")
@@ -48,8 +46,9 @@ def open_store(
     None: ``<root>/objects`` when ``root`` is given, else ``$KERNELEVOLVE_OBJECTS``, else
     ``default_objects_dir(url)``. ``root`` None: ``.kernelevolve`` in the working directory.
     """
-    from_env = not url and bool(os.environ.get(STORE_ENV))
-    url = url or os.environ.get(STORE_ENV) or None
+    env = environ()
+    from_env = not url and bool(env.get(STORE_ENV))
+    url = url or env.get(STORE_ENV) or None
     if url is None:
         url = f"sqlite:///{Path(root if root is not None else DEFAULT_ROOT).resolve() / 'kernelevolve.db'}"
     try:
@@ -60,7 +59,7 @@ def open_store(
         raise
     if objects is None and root is not None:
         objects = Path(root) / "objects"
-    objects = objects or os.environ.get(OBJECTS_ENV) or default_objects_dir(url)
+    objects = objects or env.get(OBJECTS_ENV) or default_objects_dir(url)
     return Store(url, ObjectStore(Path(objects)), read_only=read_only)
 
 

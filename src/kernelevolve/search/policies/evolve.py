@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from kernelevolve.config import EvolveOptions
 from kernelevolve.graph import Graph, NodeView
 from kernelevolve.search.policies.base import Selection, breadth_first, drafts, fitness_key
 
@@ -54,15 +55,14 @@ class EvolvePolicy:
     best that the receiver already holds a child of is not sent again; that turn breeds as usual.
     The rotation is counted from the run's island tags, so a resumed run carries on where it was."""
 
-    n_islands: int = 4
-    migration_interval: int = 10
-    tournament_size: int = 3
+    n_islands: int = EvolveOptions().n_islands
+    migration_interval: int = EvolveOptions().migration_interval
+    tournament_size: int = EvolveOptions().tournament_size
     name: str = field(default="evolve", init=False, repr=False)
 
     def __post_init__(self) -> None:
-        for option in ("n_islands", "migration_interval", "tournament_size"):
-            if getattr(self, option) < 1:
-                raise ValueError(f"evolve {option} must be >= 1, got {getattr(self, option)}")
+        EvolveOptions(n_islands=self.n_islands, migration_interval=self.migration_interval,
+                      tournament_size=self.tournament_size)  # the bounds config.py gives the knobs
 
     def select(self, graph: Graph, k: int, rng: random.Random) -> list[Selection]:
         done = _Turns.of(graph)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from kernelevolve.config import GreedyOptions
 from kernelevolve.graph import Graph
 from kernelevolve.search.policies.base import Selection, drafts, fitness_key
 
@@ -16,12 +17,11 @@ class GreedyPolicy:
     uniformly random working node with probability ``epsilon``. When every node is buggy, the
     most recent failures are chosen so that the operator repairs them."""
 
-    epsilon: float = 0.1
+    epsilon: float = GreedyOptions().epsilon
     name: str = field(default="greedy", init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.epsilon <= 1.0:
-            raise ValueError(f"greedy epsilon must lie in [0, 1], got {self.epsilon}")
+        GreedyOptions(epsilon=self.epsilon)  # the bounds config.py gives the knob
 
     def select(self, graph: Graph, k: int, rng: random.Random) -> list[Selection]:
         if not graph:

@@ -17,6 +17,7 @@ import random
 from collections import Counter
 from dataclasses import dataclass, field
 
+from kernelevolve.config import MCTSOptions
 from kernelevolve.graph import Graph, NodeView
 from kernelevolve.search.policies.base import Selection, breadth_first, drafts, normalized_scores
 
@@ -63,12 +64,11 @@ def _tree_stats(graph: Graph) -> _TreeStats:
 class MCTSPolicy:
     """UCT walk from a virtual root; ``exploration`` is the constant c (0: pure exploitation)."""
 
-    exploration: float = math.sqrt(2)
+    exploration: float = MCTSOptions().exploration
     name: str = field(default="mcts", init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.exploration < 0:
-            raise ValueError(f"mcts exploration must be >= 0, got {self.exploration}")
+        MCTSOptions(exploration=self.exploration)  # the bounds config.py gives the knob
 
     def select(self, graph: Graph, k: int, rng: random.Random) -> list[Selection]:
         if not graph:

@@ -21,7 +21,6 @@ from kernelevolve.config import PRICES_ENV, environ
 from kernelevolve.llm.errors import LLMConfigError
 
 
-
 @dataclass(frozen=True)
 class Price:
     input_per_mtok: float  # USD per million input tokens

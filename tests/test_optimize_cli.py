@@ -55,6 +55,7 @@ def test_kill_9_then_the_same_command_finishes_the_run(tmp_path):
     assert second.returncode == 0, second.stderr
     shown = subprocess.run(cli("show", "scale_add", "--json"), cwd=tmp_path, capture_output=True, text=True, timeout=120)
     payload = json.loads(shown.stdout)
+    assert payload["run"]["config"]["command"] == "kernelevolve " + " ".join(map(str, command[3:]))
     nodes = payload["nodes"]
     ids = [n["id"] for n in nodes]
     assert 10 <= len(nodes) <= 12

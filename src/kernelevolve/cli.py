@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import sys
 import tempfile
 import traceback
@@ -38,7 +39,13 @@ EXIT_CODES = (f"Exit codes: 0 success; {EXIT_FAILED} a candidate is not correct,
 
 
 class _OneErrorPath(TyperGroup):
-    """Runs every command; what it raises that is not already an exit becomes one."""
+    """Runs every command; what it raises that is not already an exit becomes one. Keeps the
+    arguments it was given, for the commands that record their command line (``command_line``)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        global _argv
+        _argv = list(args)
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context):  # type: ignore[no-untyped-def]
         from kernelevolve.store import StoreError
@@ -69,6 +76,7 @@ app = typer.Typer(
 err = Console(stderr=True)
 out = Console()
 _debug = debug_from_env()
+_argv: Optional[list[str]] = None  # the arguments of the command being run (set as they are parsed)
 
 PlatformOpt = typer.Option("auto", "--platform", help="auto, cuda, rocm or interpreter (CPU, correctness only).")
 SandboxOpt = typer.Option("best-effort", "--sandbox", help="strict (refuse to run a candidate unconfined), "
@@ -82,6 +90,11 @@ def main(debug: bool = typer.Option(False, "--debug", help=f"Print the traceback
     """Search for Triton kernels that are correct and faster than PyTorch."""
     global _debug
     _debug = debug or debug_from_env()
+
+
+def command_line() -> str:
+    """The command being run, as a shell would read it back: recorded with runs and bench results."""
+    return shlex.join(["kernelevolve", *(sys.argv[1:] if _argv is None else _argv)])
 
 
 def fail(message: str, hint: str = "", code: int = EXIT_USAGE) -> None:
@@ -337,6 +350,7 @@ def optimize(
             ray_address=ray_address, warm_start=warm_start,
             max_seconds=max_seconds, stall_steps=stall, target_score=target, timeout=timeout,
             llm_fraction=llm_fraction, knowledge=knowledge, sandbox=sandbox, sampler=sampler,
+            command=command_line(),
         )
         if config.problem.is_dir():
             fail(f"the problem file {config.problem} is a directory: name the .py file in it")
@@ -541,26 +555,29 @@ def bench(
     from kernelevolve.llm import LLMError, resolve_specs
     from kernelevolve.platform import PlatformError, detect
     from kernelevolve.problem import ProblemError
+    from kernelevolve.report import ReportError
     from kernelevolve.store import StoreError
 
-    command = "kernelevolve " + " ".join(sys.argv[1:])
+    command = command_line()
     try:
         target = detect(platform)
         planned = len(suite_bench.suite_problems(suite, only))
         stem = f"{suite.name}-{target.name}"
 
-        def measured(rows) -> None:
-            paths = suite_bench.save(suite_bench.report(rows, target, command, steps, planned), out_dir, stem)
-            err.print(escape(f"saved {len(rows)}/{planned} operators to {paths[0]}"))
-
         with _open(store, objects) as st:
+            def measured(rows) -> None:
+                suite_bench.write_run_report(st, rows[-1], out_dir, stem)
+                paths = suite_bench.save(suite_bench.report(rows, target, command, steps, planned), out_dir, stem)
+                err.print(escape(f"saved {len(rows)}/{planned} operators to {paths[0]}"))
+
             rows = suite_bench.run_suite(suite, target, st, steps, resolve_specs(llm or None), samples,
                                          progress=lambda line: err.print(escape(line)), timeout=timeout, only=only,
                                          measured=measured, search_seconds=search_seconds, sandbox=sandbox,
-                                         policy=policy)
+                                         policy=policy, command=command)
     except ValidationError as exc:
         fail(_invalid_options(exc))
-    except (suite_bench.BenchError, PlatformError, ProblemError, HarnessError, LLMError, StoreError) as exc:
+    except (suite_bench.BenchError, PlatformError, ProblemError, HarnessError, LLMError, StoreError,
+            ReportError) as exc:
         fail(str(exc))
     result = suite_bench.report(rows, target, command, steps, planned)
     for path in suite_bench.save(result, out_dir, stem):
@@ -585,6 +602,27 @@ def export(run: str, out_file: Path = typer.Option(..., "--out", help="The modul
         except (ExportError, ProblemError, StoreError) as exc:
             fail(str(exc))
     write_output(out_file, text)
+
+
+@app.command()
+def report(run: str, out_dir: Path = typer.Option(Path(".kernelevolve/reports"), "--out",
+                                                  help="The directory to write RUN.html into (created if needed)."),
+           store: Optional[str] = StoreOpt, objects: Optional[Path] = ObjectsOpt) -> None:
+    """Write one self-contained HTML page about a run, finished or running: open it from disk."""
+    from kernelevolve.report import ReportError, plots, write_report
+
+    if out_dir.exists() and not out_dir.is_dir():
+        fail(f"--out {out_dir} is a file: give the directory to write {run}.html into")
+    with _open_existing(store, objects) as st:
+        record = _run(st, run)
+        try:
+            path = write_report(st, record.name, out_dir)
+        except ReportError as exc:
+            fail(str(exc))
+    out.print(f"wrote {escape(str(path))}: open {escape(path.resolve().as_uri())}", soft_wrap=True)
+    if not plots.available():
+        err.print("[yellow]no plots:[/] matplotlib is not installed; pip install 'kernelevolve[report]' "
+                  "and run the command again")
 
 
 def _open(url: Optional[str], objects: Optional[Path], read_only: bool = False):

@@ -108,6 +108,7 @@ class OptimizeConfig(BaseModel):
     greedy: GreedyOptions = Field(default_factory=GreedyOptions)
     mcts: MCTSOptions = Field(default_factory=MCTSOptions)
     evolve: EvolveOptions = Field(default_factory=EvolveOptions)
+    command: str = ""  # the command line that started the run, recorded with it (for its report)
 
     @field_validator("policy", "sandbox", "executor", "sampler")
     @classmethod

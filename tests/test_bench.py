@@ -25,7 +25,8 @@ def _bench(tmp_path: Path, *args: str, problems=("scale_add",), timeout: float =
     for name in problems:
         shutil.copy(SCALE_ADD, suite / f"{name}.py")
     shutil.copy(SEED, samples / "scale_add.py")
-    env = dict(os.environ)
+    # PYTHONPATH: the command must run this checkout's code, not whichever copy is installed
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
     env.pop("KERNELEVOLVE_LLM", None)
     return subprocess.run(
         [sys.executable, "-m", "kernelevolve.cli", "bench", str(suite), "--platform", "interpreter",
@@ -48,7 +49,11 @@ def test_bench_saves_json_and_markdown_with_the_command(tmp_path):
     assert "scale_add: step 3/3, best score" in proc.stderr  # progress while the search runs
     assert "stopped by" in result["operators"][0]["search"]
     assert result["command"].startswith("kernelevolve bench")
-    assert "Measured" in (tmp_path / "results" / "suite-interpreter.md").read_text()
+    markdown = (tmp_path / "results" / "suite-interpreter.md").read_text()
+    assert "Measured" in markdown
+    report = result["operators"][0]["report"]  # the search run's page, linked from the results
+    assert report == "suite-interpreter-reports/bench-scale_add.html" and f"]({report})" in markdown
+    assert "kernelevolve bench" in (tmp_path / "results" / report).read_text()
 
 
 def test_missing_sample_is_a_clear_error(tmp_path):

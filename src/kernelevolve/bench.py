@@ -1,7 +1,7 @@
 """``kernelevolve bench SUITE``: every operator of a suite at every production shape — eager,
 torch.compile, extra baselines, the sample kernel and the best kernel a search found — saved as
 JSON, a markdown table and (with matplotlib) a bar chart, each with device, versions, method and
-the exact command."""
+the exact command, and beside them each search run's report (``kernelevolve report``)."""
 
 from __future__ import annotations
 
@@ -41,6 +41,8 @@ class OperatorBench:
     search: str  # which operator searched, or why no search ran
     copy_gbps: float | None  # measured device-to-device copy bandwidth on this device
     winners: list[ShapeWinner] = field(default_factory=list)  # each shape's fastest node of the search
+    run: str | None = None  # the search's run, when one ran
+    report: str | None = None  # its page, relative to the results (``write_run_report``)
 
 
 def sample_for(problem: Path, samples: Path) -> Path:
@@ -68,16 +70,17 @@ def run_suite(
     suite: Path, platform: Platform, store: Store, steps: int, llm: list[str], samples: Path | None,
     progress: Callable[[str], None] = lambda line: None, timeout: float = 600.0, only: list[str] | None = None,
     measured: Callable[[list[OperatorBench]], None] = lambda rows: None, search_seconds: float | None = None,
-    sandbox: str = "best-effort", policy: str = "greedy",
+    sandbox: str = "best-effort", policy: str = "greedy", command: str = "",
 ) -> list[OperatorBench]:
     """Benchmark each operator in turn; ``measured`` gets the rows so far after each one, so that an
-    interrupted bench keeps what it measured."""
+    interrupted bench keeps what it measured. ``command`` is recorded with each search run."""
     problems = suite_problems(suite, only)
     samples = samples or SAMPLES_ROOT / suite.name
     sample_paths = [sample_for(path, samples) for path in problems]  # all exist before device time is spent
     # Checked before device time is spent too; each operator's search is this with its problem and sample.
     search_config = OptimizeConfig(problem=problems[0], llm=llm, steps=max(steps, 1), sandbox=sandbox, policy=policy,
-                                   platform=platform.name, max_seconds=search_seconds, timeout=timeout)
+                                   platform=platform.name, max_seconds=search_seconds, timeout=timeout,
+                                   command=command)
     rows: list[OperatorBench] = []
     started = time.monotonic()
     with Harness(platform, timeout_s=timeout, sandbox=sandbox, hidden=store.directories()) as harness:
@@ -85,7 +88,7 @@ def run_suite(
             problem = load_problem(path, timeout_s=timeout)
             progress(f"[{i}/{len(problems)}, {time.monotonic() - started:.0f} s] {problem.name}: sample kernel")
             sample = harness.evaluate(problem, sample_path.read_text())
-            best, best_node, search, winners = None, None, "no search (--steps 0)", []
+            best, best_node, search, winners, run_name = None, None, "no search (--steps 0)", [], None
             if steps > 0 and sample.correct:
                 config = search_config.model_copy(update={"problem": path, "seeds": [sample_path],
                                                           "run": f"bench-{problem.name}"})
@@ -94,6 +97,7 @@ def run_suite(
                 outcome = execute(prepared, on_progress=_step_lines(problem.name, progress))
                 search = (f"{prepared.operator_note}; {outcome.nodes} nodes in run {outcome.run.name}, "
                           f"stopped by {outcome.stop_reason}")
+                run_name = outcome.run.name
                 if outcome.best is not None:
                     best = EvalResult.model_validate(store.read_result(outcome.best))
                     best_node = outcome.best.id
@@ -101,7 +105,8 @@ def run_suite(
             elif not sample.correct:
                 search = f"no search: the sample is {sample.status.value}"
             copy_gbps = harness.reference_set(problem).copy_gbps
-            rows.append(OperatorBench(problem.name, str(path), sample, best, best_node, search, copy_gbps, winners))
+            rows.append(OperatorBench(problem.name, str(path), sample, best, best_node, search, copy_gbps, winners,
+                                      run_name))
             measured(rows)
     return rows
 
@@ -184,7 +189,7 @@ def report(rows: list[OperatorBench], platform: Platform, command: str, steps: i
         "operators": [
             {"name": r.name, "problem": r.problem, "sample_status": r.sample.status.value,
              "sample_reason": r.sample.reason, "best_node": r.best_node, "search": r.search,
-             "best_status": r.best.status.value if r.best else None}
+             "best_status": r.best.status.value if r.best else None, "report": r.report}
             for r in rows
         ],
         "shapes": table,
@@ -232,7 +237,8 @@ def markdown(r: dict[str, Any]) -> str:
     for op in r["operators"]:
         if op["sample_status"] != "ok":
             lines.append(f"- {op['name']}: sample {op['sample_status']}: {op['sample_reason']}")
-        lines.append(f"- {op['name']}: {op['search']}")
+        report = f"; [its run's report]({op['report']})" if op.get("report") else ""
+        lines.append(f"- {op['name']}: {op['search']}{report}")
     lines += ["", f"Measured {r['date']} with `{r['command']}`.", ""]
     return "\n".join(lines)
 
@@ -274,6 +280,16 @@ def save(r: dict[str, Any], out: Path, stem: str) -> list[Path]:
     if write_chart(r, out / f"{stem}.png"):
         paths.append(out / f"{stem}.png")
     return paths
+
+
+def write_run_report(store: Store, row: OperatorBench, out: Path, stem: str) -> None:
+    """The page of the operator's search run beside the results (``<stem>-reports/<run>.html``,
+    with the copy bandwidth bench measured); its path relative to ``out`` goes into ``row.report``."""
+    if row.run is None:
+        return
+    from kernelevolve.report import write_report
+
+    row.report = write_report(store, row.run, out / f"{stem}-reports", copy_gbps=row.copy_gbps).relative_to(out).as_posix()
 
 
 def _extras(row: dict[str, Any]) -> str:

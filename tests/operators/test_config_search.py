@@ -99,10 +99,10 @@ def test_the_proposal_changes_several_parameters_and_says_how_it_was_found():
     assert both_moved  # a step may move every parameter at once
 
 
-def test_turns_go_to_each_production_shape_after_the_score():
+def test_one_step_in_three_goes_to_each_production_shape_in_turn():
     trials = [Trial(i, (i,), 1.0, {}, False) for i in range(6)]
-    turns = [objective_of(trials[:n], ["a", "b"]) for n in range(6)]
-    assert turns == [None, "a", "b", None, "a", "b"]
+    turns = [objective_of(trials[:n], ["a", "b"]) for n in range(7)]
+    assert turns == [None, None, "a", None, None, "b", None]
     assert objective_of(trials, ["only"]) is None
 
 
@@ -110,6 +110,7 @@ def test_a_shape_turn_maximises_that_shapes_speedup():
     shapes = [Shape("a", {}, True), Shape("b", {}, True)]
     problem = Problem(Path("problem.py"), "", "", shapes, {}, allow_tf32=False, trials=3)
     timing = {"timings": [{"shape": "a", "speedup": 2.0}, {"shape": "b", "speedup": 0.5}]}
-    nodes = [node(0, SOURCE, result=timing)]
+    nodes = grow(1, OptunaSearch())  # two trials: the third step is the first shape's turn
+    nodes[0] = node(0, SOURCE, result=timing)
     proposal = propose(nodes, OptunaSearch(), problem=problem)
     assert proposal.reason.endswith("maximising the shape a)")

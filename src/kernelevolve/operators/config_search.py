@@ -20,6 +20,7 @@ from kernelevolve.operators.space import Point, Space, Trial, space_of
 from kernelevolve.operators.tuner import describe, sites_or_none, tuning_step
 
 SAMPLERS = ("tpe", "random", "grid", "cmaes")
+SHAPE_TURN = 3  # one step in three maximises a single shape's speedup
 MAX_ASKS = 64  # asks per proposal before the search gives up on finding an untried feasible point
 NO_OPTUNA = ("Optuna is not installed (pip install 'kernelevolve[tune]'): the tuner moves one or two "
              "parameters to untried neighbours instead of searching their joint space")
@@ -38,13 +39,12 @@ class Suggestion:
 
 
 def objective_of(trials: list[Trial], shapes: list[str]) -> str | None:
-    """What this step maximises: the run's score (geometric mean over shapes), and in turn each
-    production shape's own speedup, so that every shape gets a winner for the per-shape export.
-    One turn in ``len(shapes) + 1`` goes to a shape; None: the score."""
-    if len(shapes) < 2:
+    """What this step maximises: the run's score (geometric mean over shapes), except one step in
+    ``SHAPE_TURN``, which maximises one production shape's own speedup, the shapes in turn, so that
+    each shape has a winner for the per-shape export. None: the score."""
+    if len(shapes) < 2 or len(trials) % SHAPE_TURN != SHAPE_TURN - 1:
         return None
-    turn = len(trials) % (len(shapes) + 1)
-    return None if turn == 0 else shapes[turn - 1]
+    return shapes[(len(trials) // SHAPE_TURN) % len(shapes)]
 
 
 def value_of(trial: Trial, shape: str | None) -> float:
@@ -98,8 +98,8 @@ def _sampler(name: str, space: Space, names: list[str], rng: random.Random):
 
     seed = rng.randrange(2**32)
     if name == "tpe":
-        # multivariate: block sizes and warps interact; a few random points first, as Optuna does
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=4)
+        # multivariate: block sizes and warps interact; two random points first (a grid holds few)
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=2)
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "grid":

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from kernelevolve.graph import Graph, NodeView
 from kernelevolve.operators.base import ExpansionContext
 from kernelevolve.operators.config_search import OptunaSearch, objective_of
 from kernelevolve.operators.space import Trial, space_of
 from kernelevolve.operators.tuner import Tuner, tunable_parameters
 from kernelevolve.problem import Problem, Shape
-from kernelevolve.graph import Graph, NodeView
 
 pytest.importorskip("optuna")
 

@@ -106,3 +106,30 @@ def test_warm_start_takes_the_best_kernels_of_earlier_runs(store, interpreter_ha
     seeds = warm_start_sources(store, problem, exclude_run_id=second.id)
     best_source = store.read_source(store.best(first.id))
     assert seeds and seeds[0] == ("warm-start", best_source)
+
+
+def test_a_run_whose_best_node_lost_its_files_resumes_from_the_nodes_that_remain(store, interpreter_harness):
+    import shutil
+
+    from kernelevolve.graph import NewNode
+    from kernelevolve.operators.config_search import OptunaSearch
+    from kernelevolve.search.controller import SearchError
+
+    pytest.importorskip("optuna")
+    problem = load_problem(PROBLEM)
+    run = store.ensure_run("r", str(problem.path), problem.hash, "interpreter", {})
+    seed = SEED.read_text()
+    kept = store.add_node(run.id, NewNode(None, "seed", seed, {"status": "ok"}, 1.0, False, "ok"))
+    lost = store.add_node(run.id, NewNode(kept.id, "tuner", seed.replace("BLOCK_SIZE = 256", "BLOCK_SIZE = 512"),
+                                          {"status": "ok"}, 2.0, False, "ok"))
+    shutil.rmtree(lost.kernel_path.parent)
+    ctl, _ = controller(store, interpreter_harness, operator=OperatorMix(None, Tuner(OptunaSearch()), 0.0), steps=3)
+    ctl.run(run, 3, seed_sources([SEED]))
+    nodes = store.nodes(run.id)
+    assert len(nodes) == 3 and nodes[-1].parent_id == kept.id and nodes[-1].status == "ok"
+    assert nodes[-1].source_hash not in {kept.source_hash, lost.source_hash}
+    shutil.rmtree(kept.kernel_path.parent)
+    shutil.rmtree(nodes[-1].kernel_path.parent)
+    ctl, _ = controller(store, interpreter_harness, steps=4)
+    with pytest.raises(SearchError, match="every node of run 'r' has lost its files"):
+        ctl.run(run, 4, seed_sources([SEED]))

@@ -109,6 +109,7 @@ class Controller:
         self.owner = new_owner()
         self._views: dict[int, NodeView] = {}
         self._exhausted: set[int] = set()  # parents the operator found nothing new to make from
+        self._lost: set[int] = set()  # nodes whose files are gone: in the graph, never expanded
         self._in_flight: dict[int, Selection] = {}  # claim -> what it expands (the loop's thread alone)
         self._lock = threading.Lock()
 
@@ -116,8 +117,12 @@ class Controller:
     def run(self, run: RunRecord, steps: int, seeds: list[tuple[str, str]]) -> Outcome:
         """Grow ``run`` to ``steps`` evaluated candidates (seeds first, if the graph is empty)."""
         progress = Progress(steps_total=steps, timed=self.harness.platform.timed)
+        graph = self._graph(run, progress)
+        if graph.nodes and all(i in self._lost for i in graph.nodes):
+            raise SearchError(f"every node of run {run.name!r} has lost its files under {self.store.objects.root}: "
+                              "point --objects at the directory the run wrote, or start a new run with --run")
         self.store.set_run_status(run.id, "running")
-        if seeds and not self._graph(run, progress).nodes:
+        if seeds and not graph.nodes:
             self._evaluate_seeds(run, steps, seeds, progress)
         stop = self._expand_until_done(run, steps, progress)
         self.store.finish_run(run.id, self.owner, "done")  # stays 'running' while others still work
@@ -269,11 +274,22 @@ class Controller:
         pending = [Pending(s.parent.id if s.parent else None, s.tags) for s in self._in_flight.values()]
         return choose(self.policy, graph, 1, self.rng, busy, exhausted, pending)[0]
 
+    def _view(self, record: NodeRecord) -> NodeView:
+        """The node as the graph holds it. One whose files are gone (an object directory lost or not
+        shared) keeps its place, score and source hash, without source or result, and is never
+        expanded: the run resumes from the nodes whose files remain."""
+        if not record.missing_files():
+            return record.to_view()
+        with self._lock:
+            self._lost.add(record.id)
+            self._exhausted.add(record.id)
+        return record.to_view(with_source=False, with_result=False)
+
     def _graph(self, run: RunRecord, progress: Progress) -> Graph:
         ids = self.store.node_ids(run.id)
         with self._lock:
             new = [i for i in ids if i not in self._views]
-        loaded = {r.id: r.to_view(with_source=True) for r in self.store.nodes_by_ids(new)} if new else {}
+        loaded = {r.id: self._view(r) for r in self.store.nodes_by_ids(new)} if new else {}
         with self._lock:
             self._views.update(loaded)
             views = [self._views[i] for i in ids]

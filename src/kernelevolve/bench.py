@@ -6,6 +6,7 @@ the exact command, and beside them each search run's report (``kernelevolve repo
 from __future__ import annotations
 
 import json
+import os
 import platform as host
 import time
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from typing import Any
 
 from kernelevolve.config import OptimizeConfig
 from kernelevolve.eval.harness import Harness
+from kernelevolve.eval.placement import default_workers, gpus_here
 from kernelevolve.eval.result import EvalResult, geomean
 from kernelevolve.platform import Platform
 from kernelevolve.problem import load_problem
@@ -70,20 +72,25 @@ def run_suite(
     suite: Path, platform: Platform, store: Store, steps: int, llm: list[str], samples: Path | None,
     progress: Callable[[str], None] = lambda line: None, timeout: float = 600.0, only: list[str] | None = None,
     measured: Callable[[list[OperatorBench]], None] = lambda rows: None, search_seconds: float | None = None,
-    sandbox: str = "best-effort", policy: str = "greedy", command: str = "",
+    sandbox: str = "best-effort", policy: str = "greedy", command: str = "", workers: int | None = None,
+    early_stop: float = 1.5,
 ) -> list[OperatorBench]:
     """Benchmark each operator in turn; ``measured`` gets the rows so far after each one, so that an
-    interrupted bench keeps what it measured. ``command`` is recorded with each search run."""
+    interrupted bench keeps what it measured. ``command`` is recorded with each search run. The
+    search evaluates ``workers`` candidates at once (default: a few per GPU, eval/placement.py)."""
     problems = suite_problems(suite, only)
     samples = samples or SAMPLES_ROOT / suite.name
     sample_paths = [sample_for(path, samples) for path in problems]  # all exist before device time is spent
     # Checked before device time is spent too; each operator's search is this with its problem and sample.
     search_config = OptimizeConfig(problem=problems[0], llm=llm, steps=max(steps, 1), sandbox=sandbox, policy=policy,
                                    platform=platform.name, max_seconds=search_seconds, timeout=timeout,
-                                   command=command)
+                                   command=command, workers=workers, early_stop=early_stop)
     rows: list[OperatorBench] = []
     started = time.monotonic()
-    with Harness(platform, timeout_s=timeout, sandbox=sandbox, hidden=store.directories()) as harness:
+    gpus = gpus_here() if platform.timed else []
+    workers = workers or default_workers(len(gpus), os.cpu_count() or 1)
+    with Harness(platform, workers=workers, timeout_s=timeout, sandbox=sandbox, hidden=store.directories(),
+                 gpus=gpus) as harness:
         for i, (path, sample_path) in enumerate(zip(problems, sample_paths), 1):
             problem = load_problem(path, timeout_s=timeout)
             progress(f"[{i}/{len(problems)}, {time.monotonic() - started:.0f} s] {problem.name}: sample kernel")

@@ -313,7 +313,14 @@ def optimize(
     run: Optional[str] = typer.Option(None, "--run", help="Run name (default: the problem's name). "
                                       "The same name resumes the run, and shares it with every "
                                       "optimize process started on the same store."),
-    workers: int = typer.Option(1, "--workers", help="Expansions in flight (with --executor ray: its actors)."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Expansions in flight (with --executor ray: its "
+                                          "actors). Default: 1 on the interpreter; on GPUs 4 per GPU (at most one "
+                                          "per host core): compiling and checks overlap, timing has its GPU alone."),
+    gpus: Optional[str] = typer.Option(None, "--gpus", help="The visible GPUs to evaluate on, e.g. 0,1 "
+                                       "(default: all of them), workers spread evenly."),
+    early_stop: float = typer.Option(1.5, "--early-stop", help="Abandon a candidate's timing after a production "
+                                     "shape where it takes more than this many times the best kernel's time "
+                                     "(its score is then estimated from the best's; 0: time every shape)."),
     executor: str = typer.Option("local", "--executor", help="local (this machine's worker pool) or ray "
                                  "(one actor per GPU of a Ray cluster; pip install 'kernelevolve[distributed]')."),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="The Ray cluster (default: $RAY_ADDRESS, "
@@ -346,7 +353,8 @@ def optimize(
     try:
         config = OptimizeConfig(
             problem=problem, seeds=seed, llm=resolve_specs(llm or None), steps=steps, policy=policy,
-            platform=platform, store=store, objects=objects, run=run, workers=workers, executor=executor,
+            platform=platform, store=store, objects=objects, run=run, workers=workers, gpus=gpus,
+            early_stop=early_stop, executor=executor,
             ray_address=ray_address, warm_start=warm_start,
             max_seconds=max_seconds, stall_steps=stall, target_score=target, timeout=timeout,
             llm_fraction=llm_fraction, knowledge=knowledge, sandbox=sandbox, sampler=sampler,
@@ -544,6 +552,10 @@ def bench(
                                                    "after this many seconds (and at most --steps steps)."),
     sandbox: str = SandboxOpt,
     policy: str = typer.Option("greedy", "--policy", help="The search's policy: greedy, mcts or evolve."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Candidates evaluated at once in each "
+                                          "search (default: 4 per GPU, at most one per host core)."),
+    early_stop: float = typer.Option(1.5, "--early-stop", min=0.0, help="As for optimize: abandon timing past "
+                                     "this many times the best kernel's time on a shape (0: off)."),
 ) -> None:
     """Benchmark a suite: baselines, sample kernels and searched kernels at every production shape.
 
@@ -573,7 +585,7 @@ def bench(
             rows = suite_bench.run_suite(suite, target, st, steps, resolve_specs(llm or None), samples,
                                          progress=lambda line: err.print(escape(line)), timeout=timeout, only=only,
                                          measured=measured, search_seconds=search_seconds, sandbox=sandbox,
-                                         policy=policy, command=command)
+                                         policy=policy, command=command, workers=workers, early_stop=early_stop)
     except ValidationError as exc:
         fail(_invalid_options(exc))
     except (suite_bench.BenchError, PlatformError, ProblemError, HarnessError, LLMError, StoreError,

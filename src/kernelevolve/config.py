@@ -92,7 +92,11 @@ class OptimizeConfig(BaseModel):
     store: str | None = None
     objects: Path | None = None  # the store's object directory; shared by every process of a run
     run: str | None = None
-    workers: int = Field(1, ge=1, description="expansions in flight (evaluations at once)")
+    workers: int | None = Field(None, ge=1, description="expansions in flight (evaluations at once); None: "
+                                "1 on the interpreter, a few per GPU on a GPU (eval/placement.py)")
+    gpus: str | None = None  # --gpus 0,1: the visible GPUs candidate workers are spread over (None: all)
+    early_stop: float = Field(1.5, ge=0, description="abandon a candidate's timing after a shape where it "
+                              "takes more than this many times the best node's time there (0: off)")
     executor: str = "local"  # local: this machine's worker pool; ray: one actor per GPU of a cluster
     ray_address: str | None = None  # None: $RAY_ADDRESS, a Ray instance on this machine, or a new one
     warm_start: bool = False
@@ -121,6 +125,13 @@ class OptimizeConfig(BaseModel):
     def policy_options(self) -> dict:
         """The knobs of the chosen policy, as ``make_policy`` takes them."""
         return getattr(self, self.policy).model_dump()
+
+    @field_validator("early_stop")
+    @classmethod
+    def _off_or_above_one(cls, value: float) -> float:
+        if 0 < value <= 1:
+            raise ValueError("early stop needs a ratio above 1 (a candidate must be slower than the best), or 0 for off")
+        return value
 
     def run_name(self, problem_name: str) -> str:
         return self.run or problem_name

@@ -136,3 +136,43 @@ def test_library_style_kernel_is_ok_and_timed_on_gpu(name, cuda_harness):
     result = cuda_harness.evaluate(problem, (HERE / "corpus" / f"{name}.py").read_text())
     assert result.status.value == "ok", result.reason
     assert result.speedup is not None and "each on its own input set" in result.timing_method
+
+
+def test_pipelined_evaluations_time_alone_and_agree():
+    """Four evaluations at once on one GPU: checks overlap, each timing has the GPU alone, and the
+    same kernel times the same in all four."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from kernelevolve.eval.harness import Harness
+    from kernelevolve.eval.placement import gpus_here
+    from kernelevolve.platform import detect
+
+    problem = load_problem(ROOT / "examples" / "softmax" / "problem.py")
+    source = (ROOT / "examples" / "softmax" / "kernel.py").read_text()
+    gpus = gpus_here()[:1]
+    with Harness(detect("cuda"), workers=4, gpus=gpus) as harness:
+        harness.evaluate(problem, source)  # baselines first, so that the four time the candidate only
+        with ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(lambda _: harness.evaluate(problem, source), range(4)))
+        alone_s = harness.candidates.gates[gpus[0]].alone_s
+    assert all(r.status.value == "ok" for r in results), [r.reason for r in results]
+    assert all(r.gpu == gpus[0] and r.phases["time_s"] > 0 and r.phases["gate_s"] >= 0 for r in results)
+    assert alone_s >= sum(r.phases["time_s"] for r in results) * 0.9
+    for shape in range(len(problem.production_shapes)):
+        times = [r.timings[shape].candidate_ms for r in results]
+        assert max(times) < 1.5 * min(times), times
+
+
+def test_timing_stops_early_against_a_much_faster_incumbent(cuda_harness):
+    from kernelevolve.eval.result import Incumbent
+
+    problem = load_problem(ROOT / "examples" / "softmax" / "problem.py")
+    shapes = [s.name for s in problem.production_shapes]
+    incumbent = Incumbent(node=1, score=4.0, shape_ms={s: 1e-6 for s in shapes}, ratio=1.5)
+    result = cuda_harness.evaluate(problem, (ROOT / "examples" / "softmax" / "kernel.py").read_text(),
+                                   incumbent=incumbent)
+    assert result.status.value == "ok" and result.correct, result.reason
+    assert result.timing_stopped is not None and result.timing_stopped.untimed == shapes[1:]
+    assert [t.shape for t in result.timings] == shapes[:1]
+    assert result.score < incumbent.score
+    assert "timing stopped after shape" in result.reason

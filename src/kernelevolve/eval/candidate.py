@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import time
 import types
 from dataclasses import asdict
 from pathlib import Path
@@ -79,11 +80,36 @@ def _scale(model: torch.nn.Module, inputs: list[Any]) -> int:
     return max((t.numel() for t in _sources(model, inputs)), default=1)
 
 
+class CompileClock:
+    """Seconds Triton spent compiling, from its own hooks around each compilation (0 where the
+    installed Triton has none: then the phase breakdown says compile time was not measured)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._began: float | None = None
+        runtime = getattr(getattr(sys.modules.get("triton"), "knobs", None), "runtime", None)
+        self.available = runtime is not None and hasattr(runtime, "jit_post_compile_hook")
+        if self.available:
+            runtime.jit_cache_hook = self._before
+            runtime.jit_post_compile_hook = self._after
+
+    def _before(self, *args: Any, **kwargs: Any) -> bool:
+        self._began = time.perf_counter()
+        return False  # False: compile as usual
+
+    def _after(self, *args: Any, **kwargs: Any) -> None:
+        if self._began is not None:
+            self.seconds += time.perf_counter() - self._began
+            self._began = None
+
+
 def run_candidate(worker: Any, entry: dict[str, Any], req: dict[str, Any]) -> dict[str, Any]:
     guard, device, kernel = worker.guard, worker.device, req["kernel"]
     cases = [Case(**c) for c in req["cases"]]
+    phases = {"started": time.perf_counter(), "compiled_before": worker.compile_clock.seconds}
     warmup_inputs = _prepare_baselines(worker, entry, cases, req.get("baselines", []))
     worker.channel.send({"event": "candidate_start"})
+    phases["prepared"] = time.perf_counter()
     try:
         cand_module = load_candidate(kernel)
     except SyntaxError as exc:
@@ -110,11 +136,26 @@ def run_candidate(worker: Any, entry: dict[str, Any], req: dict[str, Any]) -> di
             previous = outputs
         results.append({"id": case.id, "files": files})
     reply: dict[str, Any] = {"status": "ran", "cases": results}
+    phases["checked"] = time.perf_counter()
+    compiled = worker.compile_clock.seconds - phases["compiled_before"]
     if req.get("timing"):
-        reply["timings"] = _time(worker, entry, model, warmup_inputs, req, out_dir)
+        worker.channel.send({"event": "timing_ready", "baselines": bool(req.get("baselines"))})
+        go = worker.channel.receive()  # the harness's gate: this GPU is ours until the reply
+        if go is None or go.get("op") != "time":
+            raise RuntimeError(f"expected the harness's go-ahead to time, got {go!r}")
+        phases["gate"] = time.perf_counter()
+        reply["timings"], stopped = _time(worker, entry, model, warmup_inputs, req, out_dir)
+        if stopped:
+            reply["timing_stopped"] = stopped
         refused = _patched(guard, " while timed")
         if refused:
             return refused
+    done = time.perf_counter()
+    gate = phases.get("gate", phases["checked"])
+    reply["phases"] = {"prepare_s": phases["prepared"] - phases["started"],
+                       "check_s": phases["checked"] - phases["prepared"] - compiled,
+                       "compile_s": compiled if worker.compile_clock.available else None,
+                       "time_s": done - gate}
     return reply
 
 
@@ -180,10 +221,14 @@ def _baseline(worker, entry, name: str):
     return entry[key]
 
 
-def _time(worker, entry, model, warmup_inputs, req: dict[str, Any], out_dir: Path) -> list[dict[str, Any]]:
-    from kernelevolve.eval.timing import TimingError, time_interleaved
+def _time(worker, entry, model, warmup_inputs, req: dict[str, Any],
+          out_dir: Path) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """Each production shape's timings in order; with an incumbent, the rest are abandoned after a
+    shape where the candidate is clearly slower than it (what was measured is said)."""
+    from kernelevolve.eval.timing import TimingError, clearly_slower, time_interleaved
 
     rows = []
+    incumbent = req.get("incumbent") or {}
     for shape, inputs in warmup_inputs.items():
         sets = [Case(**c) for c in req["timing_sets"][shape]["cases"]]
         feed = _timing_feed(entry, sets, req["timing_sets"][shape]["digests"], worker.device)
@@ -203,7 +248,12 @@ def _time(worker, entry, model, warmup_inputs, req: dict[str, Any], out_dir: Pat
         except TimingError as exc:
             raise CandidateFailure.of("runtime_error", str(exc), shape=shape) from exc
         rows.append({"shape": shape, **{name: asdict(t) for name, t in timings.items()}})
-    return rows
+        best_ms = incumbent.get("shape_ms", {}).get(shape)
+        if len(rows) < len(warmup_inputs) and clearly_slower(timings["candidate"].median_ms, best_ms,
+                                                             incumbent.get("ratio", 0.0)):
+            return rows, {"shape": shape, "node": incumbent.get("node"), "candidate_ms": timings["candidate"].median_ms,
+                          "incumbent_ms": best_ms, "untimed": list(warmup_inputs)[len(rows):]}
+    return rows, None
 
 
 def _timing_feed(entry, sets: list[Case], digests: list[str], device: str):

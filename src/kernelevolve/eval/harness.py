@@ -24,8 +24,8 @@ from kernelevolve.eval.inputs import Case, cases_for, timing_cases
 from kernelevolve.eval.confine import Limits
 from kernelevolve.eval.interpreter_limits import InterpreterLimits
 from kernelevolve.eval.pool import SandboxRefused, WorkerCrashed, WorkerPool, WorkerProcess, WorkerTimeout
-from kernelevolve.eval.result import CaseResult, EvalResult, Failure, Mismatch, ShapeTiming, Status
-from kernelevolve.eval.scoring import shape_timing, summarise
+from kernelevolve.eval.result import CaseResult, EvalResult, Failure, Incumbent, Mismatch, ShapeTiming, Status, TimingStop
+from kernelevolve.eval.scoring import estimate_from_incumbent, shape_timing, summarise
 from kernelevolve.eval.sandbox import Redactor
 from kernelevolve.eval.static import check_source
 from kernelevolve.config import cache_dir as default_cache_dir
@@ -69,17 +69,21 @@ class Harness:
     (and the cache) out of their sight."""
 
     def __init__(self, platform: Platform, workers: int = 1, timeout_s: float = 180.0, cache_dir: Path | None = None,
-                 sandbox: str = "best-effort", hidden: tuple[Path, ...] = (), limits: Limits | None = None):
+                 sandbox: str = "best-effort", hidden: tuple[Path, ...] = (), limits: Limits | None = None,
+                 gpus: list[str] | None = None):
         self.platform = platform
         self.timeout_s = timeout_s
         self.redact = Redactor()
         self.cache_root = cache_dir or default_cache_dir()
         self.cache_dir = self.cache_root / "references"
+        self.workers = workers
+        self.gpus = list(gpus or [])  # device ids the candidate workers are spread over (eval/placement.py)
         self.candidates = WorkerPool("candidate", platform, workers, self.redact, sandbox,
-                                     kept_paths((self.cache_root, *hidden)), limits)
-        self.references = WorkerPool("reference", platform, 1, self.redact)
+                                     kept_paths((self.cache_root, *hidden)), limits, self.gpus)
+        self.references = WorkerPool("reference", platform, 1, self.redact, gpus=self.gpus[:1])
         self._refs: dict[str, References] = {}
-        self._baselines: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+        # (problem, shape, GPU) -> baseline timings: a candidate is compared with baselines timed on its GPU
+        self._baselines: dict[tuple[str, str, str | None], dict[str, dict[str, Any]]] = {}
         self._lock = threading.Lock()
         self.interpreter_limits = InterpreterLimits(self.cache_root)
 
@@ -173,12 +177,15 @@ class Harness:
         return path
 
     # -- one candidate ------------------------------------------------------------------------------
-    def evaluate(self, problem: Problem, source: str, timeout_s: float | None = None) -> EvalResult:
+    def evaluate(self, problem: Problem, source: str, timeout_s: float | None = None,
+                 incumbent: Incumbent | None = None) -> EvalResult:
+        """Judge ``source``; with ``incumbent`` (the run's best), its timing may stop early where it is
+        clearly slower (``EvalResult.timing_stopped`` says where and by how much)."""
         started = time.monotonic()
         result = check_source(source)
         if result is None:
             refs = self.reference_set(problem)
-            result = self._run(problem, source, refs, timeout_s or self.timeout_s)
+            result = self._run(problem, source, refs, timeout_s or self.timeout_s, incumbent)
             result.device = refs.device_name
             result.versions = refs.versions
             if self.platform.name == "interpreter":
@@ -195,15 +202,16 @@ class Harness:
         result.elapsed_s = round(time.monotonic() - started, 3)
         return result
 
-    def _run(self, problem: Problem, source: str, refs: References, timeout_s: float) -> EvalResult:
+    def _run(self, problem: Problem, source: str, refs: References, timeout_s: float,
+             incumbent: Incumbent | None) -> EvalResult:
         cases = [c for c in cases_for(problem) if not refs.cases[c.id].get("skipped")]
-        baselines = self._missing_baselines(problem) if self.platform.timed else []
         request = {
             "op": "evaluate", "problem": str(problem.path), "trials": problem.trials,
             "cases": [c.to_json() for c in cases],
             "digests": {c.id: refs.cases[c.id]["digest"] for c in cases},
             "structures": {c.id: refs.cases[c.id]["structure"] for c in cases},
-            "timing": self.platform.timed, "baselines": baselines,
+            "timing": self.platform.timed,
+            "incumbent": incumbent.model_dump() if incumbent is not None and self.platform.timed else None,
             "timing_sets": {c.shape: {"cases": [t.to_json() for t in _timing_cases(c, refs)],
                                       "digests": refs.cases[c.id]["timing_digests"]}
                             for c in cases if c.timed and self.platform.timed},
@@ -212,20 +220,23 @@ class Harness:
         def use(worker: WorkerProcess) -> EvalResult:
             # The evaluation's files live in the worker's home: the one place its sandbox may write.
             work = Path(tempfile.mkdtemp(prefix="eval-", dir=worker.home))
+            baselines = self._missing_baselines(problem, worker.gpu) if self.platform.timed else []
             try:
-                result = self._judged(problem, source, refs, cases, worker, work, request, timeout_s)
+                result = self._judged(problem, source, refs, cases, worker, work,
+                                      {**request, "baselines": baselines}, timeout_s, incumbent)
             finally:
                 shutil.rmtree(work, ignore_errors=True)
             if worker.retire:
                 worker.close()  # a CUDA error, a patched process or a limit hit must not judge the next one
             result.flags += worker.sandbox.flags()
             result.sandbox = worker.sandbox.summary()
+            result.gpu = worker.gpu
             return result
 
         return self._with_candidate_worker(problem, use)
 
     def _judged(self, problem: Problem, source: str, refs: References, cases: list[Case], worker: WorkerProcess,
-                work: Path, request: dict[str, Any], timeout_s: float) -> EvalResult:
+                work: Path, request: dict[str, Any], timeout_s: float, incumbent: Incumbent | None) -> EvalResult:
         scratch, out_dir = work / "scratch", work / "outputs"
         scratch.mkdir()
         out_dir.mkdir()
@@ -239,7 +250,8 @@ class Harness:
                               reason="deletes or rewrites files it did not create in its working directory")
         if reply["status"] != "ran":
             return self._failed(reply, log_tail)
-        result = self._judge(problem, cases, refs, reply, out_dir)
+        result = self._judge(problem, cases, refs, reply, out_dir, worker.gpu, incumbent)
+        result.phases = reply.get("phases", {})
         result.log_tail = log_tail
         result.skipped_shapes = sorted({c.shape for c in cases_for(problem) if refs.cases[c.id].get("skipped")})
         return result
@@ -250,7 +262,12 @@ class Harness:
             worker.send(request)
             message = worker.receive(timeout_s)  # loading the problem and preparing baselines
             if message.get("event") == "candidate_start":
-                message = worker.receive(timeout_s)
+                message = worker.receive(timeout_s)  # the candidate's checks (its compilation among them)
+            if message.get("event") == "timing_ready":  # timing needs the GPU alone: wait at its gate
+                with worker.gate.alone(worker, drain_others=bool(message.get("baselines"))) as waited:
+                    worker.send({"op": "time"})
+                    message = worker.receive(timeout_s)
+                message.setdefault("phases", {})["gate_s"] = waited
         except WorkerTimeout:
             hits = _limits_note(worker.limit_hits())
             return {"status": "timeout",
@@ -278,7 +295,8 @@ class Harness:
                           log_tail=self.redact(log_tail))
 
     # -- verdicts -----------------------------------------------------------------------------------
-    def _judge(self, problem: Problem, cases: list[Case], refs: References, reply: dict[str, Any], out_dir: Path) -> EvalResult:
+    def _judge(self, problem: Problem, cases: list[Case], refs: References, reply: dict[str, Any], out_dir: Path,
+               gpu: str | None = None, incumbent: Incumbent | None = None) -> EvalResult:
         case_results: list[CaseResult] = []
         seen: dict[str, str] = {}  # digest of a candidate output -> the case that produced it
         for case, row in zip(cases, reply["cases"]):
@@ -308,7 +326,13 @@ class Harness:
                        "exact answer there)")
         result = EvalResult(status=Status.ok, correct=True, reason=reason, cases=case_results)
         if reply.get("timings"):
-            self._score(problem, refs, reply["timings"], out_dir, result)
+            self._score(problem, refs, reply["timings"], out_dir, result, gpu)
+        if reply.get("timing_stopped") and incumbent is not None and result.correct:
+            stop = TimingStop(**reply["timing_stopped"])
+            stop.estimated_speedup = result.speedup = estimate_from_incumbent(result.timings, incumbent)
+            result.speedup_eager = None
+            result.timing_stopped = stop
+            result.reason += f"; {stop.sentence()}"
         return result
 
     def _mismatch(self, case: Case, name: str, mismatch: Mismatch, done: list[CaseResult], no_exact: str | None) -> EvalResult:
@@ -333,20 +357,21 @@ class Harness:
                           message=f"output {mismatch.output_index}: {detail}")
         return EvalResult(status=Status.mismatch, reason=failure.sentence(), failure=failure, cases=[*done, failed])
 
-    def _missing_baselines(self, problem: Problem) -> list[str]:
+    def _missing_baselines(self, problem: Problem, gpu: str | None) -> list[str]:
         wanted = ["eager", "compile", *problem.extra_baselines]
         with self._lock:
-            have = [self._baselines.get((problem.hash, s.name), {}) for s in problem.production_shapes]
+            have = [self._baselines.get((problem.hash, s.name, gpu), {}) for s in problem.production_shapes]
         return [b for b in wanted if not all(b in h for h in have)]
 
-    def _score(self, problem: Problem, refs: References, timings: list[dict[str, Any]], out_dir: Path, result: EvalResult) -> None:
+    def _score(self, problem: Problem, refs: References, timings: list[dict[str, Any]], out_dir: Path,
+               result: EvalResult, gpu: str | None) -> None:
         peak = peak_for(refs.device_name)
         timed_cases = {c.shape: c for c in cases_for(problem) if c.timed}
         rows: list[ShapeTiming] = []
         for row in timings:
             shape = row["shape"]
             with self._lock:
-                cached = self._baselines.setdefault((problem.hash, shape), {})
+                cached = self._baselines.setdefault((problem.hash, shape, gpu), {})
                 for name, timing in row.items():
                     if name not in ("shape", "candidate"):
                         cached[name] = timing

@@ -25,6 +25,8 @@ from typing import Any
 
 from kernelevolve.config import SANDBOX_MODES
 from kernelevolve.eval import cgroups, confine
+from kernelevolve.eval.gate import DeviceGate
+from kernelevolve.eval.placement import next_gpu
 from kernelevolve.eval.sandbox import Redactor, worker_environment
 from kernelevolve.platform import Platform
 
@@ -63,16 +65,22 @@ class WorkerProcess:
 
     def __init__(self, role: str, platform: Platform, redact: Redactor, cpu_threads: int | None = None,
                  sandbox: str = "off", readable: frozenset[str] = frozenset(), hidden: tuple[str, ...] = (),
-                 limits: confine.Limits | None = None):
+                 limits: confine.Limits | None = None, gpu: str | None = None, gate: DeviceGate | None = None):
         self.role = role
         self.platform = platform
         self.redact = redact
         self.readable = readable
+        self.gpu = gpu  # the one device this worker sees (CUDA_VISIBLE_DEVICES), None on the interpreter
+        self.gate = gate or DeviceGate()
         self.retire = False  # set by the harness when this worker must not judge another candidate
+        self._paused_since: float | None = None
+        self._paused_s = 0.0  # time spent paused by a gate: not counted against a timeout
         self.home = Path(tempfile.mkdtemp(prefix=f"kernelevolve-{role}-"))
         self.log_path = self.home / "worker.log"
         self.cgroup = f"kernelevolve-{os.getpid()}-{self.home.name}" if sandbox != "off" else ""
         extra = dict(platform.worker_env())
+        if gpu is not None:
+            extra["CUDA_VISIBLE_DEVICES"] = gpu
         if cpu_threads is not None and "OMP_NUM_THREADS" not in os.environ:
             extra["OMP_NUM_THREADS"] = str(cpu_threads)  # several workers must not each take every core
         if sandbox != "off":
@@ -136,12 +144,12 @@ class WorkerProcess:
             raise WorkerCrashed(self.exit_description()) from exc
 
     def receive(self, timeout_s: float) -> dict[str, Any]:
-        """The next message, or WorkerTimeout / WorkerCrashed."""
+        """The next message, or WorkerTimeout / WorkerCrashed (time spent paused does not count)."""
         assert self.proc.stdout is not None
         fd = self.proc.stdout.fileno()
-        deadline = time.monotonic() + timeout_s
+        deadline = time.monotonic() + timeout_s - self.paused_s  # moved on by every pause from here
         while b"\n" not in self._buffer:
-            remaining = deadline - time.monotonic()
+            remaining = deadline + self.paused_s - time.monotonic()
             if remaining <= 0:
                 self.kill()
                 raise WorkerTimeout(f"no answer within {timeout_s:.0f} s")
@@ -158,6 +166,45 @@ class WorkerProcess:
         except json.JSONDecodeError as exc:
             self.kill()
             raise WorkerCrashed("the worker wrote something that is not a protocol message") from exc
+
+    @property
+    def paused_s(self) -> float:
+        """Seconds this worker has spent paused by a gate, up to now."""
+        since = self._paused_since
+        return self._paused_s + (time.monotonic() - since if since is not None else 0.0)
+
+    def pause(self) -> None:
+        """Stop every process of this worker's sandbox (SIGSTOP) until ``resume``."""
+        if self._paused_since is not None:
+            return
+        self._paused_since = time.monotonic()
+        stopped: set[int] = set()
+        while True:  # again until no process appears that was forked before its parent stopped
+            new = self._processes() - stopped
+            if not new:
+                break
+            for pid in new:
+                _signal(pid, signal.SIGSTOP)
+            stopped |= new
+
+    def resume(self) -> None:
+        if self._paused_since is None:
+            return
+        for pid in self._processes():
+            _signal(pid, signal.SIGCONT)
+        self._paused_s += time.monotonic() - self._paused_since
+        self._paused_since = None
+
+    def _processes(self) -> set[int]:
+        """The worker and every process it started: all of its PID namespace when it has one, else
+        the launcher's process group (the launcher itself is left running)."""
+        worker = _children(self.proc.pid)
+        if not worker:
+            return set()
+        space = _pid_namespace(next(iter(worker)))
+        if space is not None and space != _pid_namespace(os.getpid()):
+            return {pid for pid in _all_pids() if _pid_namespace(pid) == space}
+        return {pid for pid in _all_pids() if _process_group(pid) == self.proc.pid and pid != self.proc.pid}
 
     def exit_description(self) -> str:
         code = self.proc.poll()
@@ -212,11 +259,48 @@ class WorkerProcess:
         shutil.rmtree(self.home, ignore_errors=True)
 
 
+def _all_pids() -> list[int]:
+    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+
+
+def _stat_fields(pid: int) -> list[str]:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+    except (OSError, IndexError):
+        return []
+
+
+def _children(pid: int) -> set[int]:
+    return {p for p in _all_pids() if (fields := _stat_fields(p)) and fields[1] == str(pid)}
+
+
+def _process_group(pid: int) -> int | None:
+    fields = _stat_fields(pid)
+    return int(fields[2]) if fields else None
+
+
+def _pid_namespace(pid: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/pid")
+    except OSError:
+        return None
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
 class WorkerPool:
-    """Reusable workers of one role on one platform, handed out one evaluation at a time."""
+    """Reusable workers of one role on one platform, handed out one evaluation at a time, spread
+    evenly over ``gpus`` (each worker sees one; none on the interpreter), with one gate per GPU."""
 
     def __init__(self, role: str, platform: Platform, size: int = 1, redact: Redactor | None = None,
-                 sandbox: str = "off", hidden: tuple[str, ...] = (), limits: confine.Limits | None = None):
+                 sandbox: str = "off", hidden: tuple[str, ...] = (), limits: confine.Limits | None = None,
+                 gpus: list[str] | None = None):
         if sandbox not in SANDBOX_MODES:
             raise ValueError(f"unknown sandbox mode {sandbox!r}; choose {', '.join(SANDBOX_MODES)}")
         self.role = role
@@ -226,6 +310,9 @@ class WorkerPool:
         self.sandbox = sandbox
         self.hidden = hidden
         self.limits = limits
+        self.gpus = list(gpus or [])
+        self.gates = {gpu: DeviceGate() for gpu in self.gpus or [None]}
+        self._busy: dict[str | None, int] = {}
         self._idle: list[WorkerProcess] = []
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(size)
@@ -234,32 +321,42 @@ class WorkerPool:
         """Lend a live worker that may read ``readable`` to ``use``; a worker that failed or must
         retire is not returned."""
         with self._slots:
-            worker = self._take(readable)
+            with self._lock:
+                gpu = next_gpu(self.gpus, self._busy)
+                self._busy[gpu] = self._busy.get(gpu, 0) + 1
             keep = False
             try:
-                result = use(worker)
-                keep = worker.alive
-                return result
-            except BaseException:  # Ctrl-C or a harness fault mid-call: no polite shutdown of a busy worker
-                worker.kill()
-                raise
+                worker = self._take(readable, gpu)
+                worker.gate.enter(worker)
+                try:
+                    result = use(worker)
+                    keep = worker.alive
+                    return result
+                except BaseException:  # Ctrl-C or a harness fault mid-call: no polite shutdown of a busy worker
+                    worker.kill()
+                    raise
+                finally:
+                    worker.gate.leave(worker)
+                    worker.resume()
+                    if keep:
+                        with self._lock:
+                            self._idle.append(worker)
+                    else:
+                        worker.close()
             finally:
-                if keep:
-                    with self._lock:
-                        self._idle.append(worker)
-                else:
-                    worker.close()
+                with self._lock:
+                    self._busy[gpu] -= 1
 
-    def _take(self, readable: frozenset[str]) -> WorkerProcess:
+    def _take(self, readable: frozenset[str], gpu: str | None) -> WorkerProcess:
         with self._lock:
-            while self._idle:
-                worker = self._idle.pop()
+            for worker in [w for w in self._idle if w.gpu == gpu]:
+                self._idle.remove(worker)
                 if worker.alive and readable <= worker.readable:
                     return worker
                 worker.close()  # dead, or sandboxed before this problem's directory was readable
         threads = max(1, (os.cpu_count() or 1) // self.size) if self.size > 1 else None
         return WorkerProcess(self.role, self.platform, self.redact, threads, self.sandbox, readable, self.hidden,
-                             self.limits)
+                             self.limits, gpu, self.gates[gpu])
 
     def close(self) -> None:
         with self._lock:

@@ -30,6 +30,7 @@ class Channel:
 
     def __init__(self, log_path: str):
         self._in, self._out = os.dup(0), os.dup(1)
+        self._reader: Any = None
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
         log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -41,10 +42,16 @@ class Channel:
         while data:
             data = data[os.write(self._out, data):]
 
+    def receive(self) -> dict[str, Any] | None:
+        """The harness's next message; None once it has closed its end."""
+        if self._reader is None:
+            self._reader = os.fdopen(self._in, "rb", buffering=0)
+        line = self._reader.readline()
+        return json.loads(line) if line else None
+
     def requests(self) -> Iterator[dict[str, Any]]:
-        with os.fdopen(self._in, "rb", buffering=0) as lines:
-            for line in lines:
-                yield json.loads(line)
+        while (message := self.receive()) is not None:
+            yield message
 
 
 class CandidateFailure(Exception):

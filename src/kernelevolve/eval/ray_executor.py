@@ -24,7 +24,7 @@ from ray.exceptions import GetTimeoutError, RayActorError, WorkerCrashedError
 
 from kernelevolve.eval.harness import Harness, HarnessError, References
 from kernelevolve.eval.pool import START_TIMEOUT_S
-from kernelevolve.eval.result import EvalResult, Status
+from kernelevolve.eval.result import EvalResult, Incumbent, Status
 from kernelevolve.graph import source_hash
 from kernelevolve.platform import PLATFORMS, Platform, detect
 from kernelevolve.problem import Problem, load_problem
@@ -67,8 +67,8 @@ class EvaluationActor:
     def reference_set(self, file: ProblemFile) -> References:
         return self.harness.reference_set(self._problem(file))
 
-    def evaluate(self, file: ProblemFile, source: str) -> dict[str, Any]:
-        return self.harness.evaluate(self._problem(file), source).model_dump(mode="json")
+    def evaluate(self, file: ProblemFile, source: str, incumbent: Incumbent | None = None) -> dict[str, Any]:
+        return self.harness.evaluate(self._problem(file), source, incumbent=incumbent).model_dump(mode="json")
 
     def close(self) -> None:
         self.harness.close()
@@ -98,6 +98,7 @@ class RayExecutor:
                  address: str | None = None, sandbox: str = "best-effort"):
         if platform not in ("auto", *PLATFORMS):
             raise ExecutorError(f"unknown platform {platform!r}; choose auto, cuda, rocm or interpreter")
+        self.workers = workers
         self._disconnect_at_close = _connect(address)
         self._actors: list[Any] = []
         try:
@@ -134,10 +135,10 @@ class RayExecutor:
                     raise ExecutorError(f"computing the references of {problem.name}: {_lost(exc)}") from exc
             return self._refs[problem.hash]
 
-    def evaluate(self, problem: Problem, source: str) -> EvalResult:
+    def evaluate(self, problem: Problem, source: str, incumbent: Incumbent | None = None) -> EvalResult:
         file = ProblemFile.of(problem)
         try:
-            payload = self._on_an_actor(lambda a: a.evaluate.remote(file, source))
+            payload = self._on_an_actor(lambda a: a.evaluate.remote(file, source, incumbent))
         except LOST as exc:
             return EvalResult(status=Status.crash, platform=self.platform.name, source_hash=source_hash(source),
                               problem_hash=problem.hash, reason=f"{_lost(exc)}, on {1 + RETRIES} Ray workers in a row")

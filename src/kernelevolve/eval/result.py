@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, PlainSerializer, field_validator
 
@@ -80,6 +80,37 @@ def geomean(values: Iterable[float | None]) -> float | None:
     return math.exp(sum(map(math.log, present)) / len(present)) if present else None
 
 
+class Incumbent(BaseModel):
+    """The run's best node so far, as early stop compares a candidate's timings with it."""
+
+    node: int
+    score: Real
+    shape_ms: dict[str, Real]  # its candidate time per production shape
+    ratio: Real = 1.5  # abandon timing after a shape where the candidate took more than ratio x its time
+
+    @classmethod
+    def of(cls, node: int, score: float, timings: list[dict[str, Any]], ratio: float) -> Incumbent | None:
+        """From a node's stored timings; None when it has none (nothing to compare with)."""
+        shape_ms = {t["shape"]: t["candidate_ms"] for t in timings if t.get("candidate_ms")}
+        return cls(node=node, score=score, shape_ms=shape_ms, ratio=ratio) if shape_ms and ratio else None
+
+
+class TimingStop(BaseModel):
+    """Why a correct candidate's timing was abandoned before its last production shape."""
+
+    shape: str  # the shape after which it stopped
+    node: int  # the incumbent it was compared with
+    candidate_ms: Real
+    incumbent_ms: Real
+    untimed: list[str]  # the production shapes left untimed
+    estimated_speedup: Real | None = None  # the incumbent's score scaled by the measured ratios
+
+    def sentence(self) -> str:
+        return (f"timing stopped after shape {self.shape}: {self.candidate_ms / self.incumbent_ms:.2f}x the time "
+                f"of node {self.node} there ({self.candidate_ms:.4g} ms against {self.incumbent_ms:.4g} ms); "
+                f"{len(self.untimed)} shape(s) left untimed, score estimated from node {self.node}'s")
+
+
 class CaseResult(BaseModel):
     """Correctness of one (shape, trial) case."""
 
@@ -146,6 +177,9 @@ class EvalResult(BaseModel):
     versions: dict[str, str] = Field(default_factory=dict)
     timing_method: str = ""
     sandbox: str = ""  # the OS confinement the candidate ran under, and what this machine lacked
+    gpu: str | None = None  # the device id (as CUDA_VISIBLE_DEVICES names it) that evaluated it
+    timing_stopped: TimingStop | None = None  # early stop: timing abandoned against the incumbent
+    phases: dict[str, Real | None] = Field(default_factory=dict)  # seconds: prepare, compile, check, gate, time
     elapsed_s: Real = 0.0
     source_hash: str = ""
     problem_hash: str = ""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 from typing import Any
 
-from kernelevolve.eval.result import EvalResult, ShapeTiming, geomean
+from kernelevolve.eval.result import EvalResult, Incumbent, ShapeTiming, geomean
 from kernelevolve.eval.timing import wall_disagrees
 from kernelevolve.platform import Peak
 
@@ -58,6 +58,16 @@ def summarise(result: EvalResult, rows: list[ShapeTiming]) -> None:
     clocks = gpu_clocks()
     if clocks:
         result.versions["clocks"] = clocks
+
+
+def estimate_from_incumbent(rows: list[ShapeTiming], incumbent: Incumbent) -> float | None:
+    """The score of a candidate whose timing stopped early: the incumbent's score scaled by the
+    geometric mean of the time ratios on the shapes both were timed on. Below the incumbent's
+    score whenever the candidate was slower there, so an early-stopped candidate never becomes a
+    run's best on shapes it was not timed on."""
+    ratio = geomean(incumbent.shape_ms[r.shape] / r.candidate_ms for r in rows
+                    if r.shape in incumbent.shape_ms and r.candidate_ms)
+    return incumbent.score * ratio if ratio is not None else None
 
 
 def gpu_clocks() -> str | None:

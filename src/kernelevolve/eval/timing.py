@@ -217,6 +217,12 @@ def time_interleaved(fns: dict[str, Callable[[Inputs], Any]], warmup_inputs: Inp
     }
 
 
+def clearly_slower(candidate_ms: float, incumbent_ms: float | None, ratio: float) -> bool:
+    """Early stop: the candidate took more than ``ratio`` times the incumbent's time on a shape
+    (never when there is no incumbent there, or ``ratio`` is 0: early stop off)."""
+    return bool(ratio) and incumbent_ms is not None and incumbent_ms > 0 and candidate_ms > ratio * incumbent_ms
+
+
 def wall_disagrees(event_ms: float, wall_ms: float) -> bool:
     """Events that claim far less time than the wall clock saw around them."""
     return event_ms < 0.5 * (wall_ms - WALL_SLACK_MS)

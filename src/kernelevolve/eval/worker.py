@@ -35,6 +35,7 @@ class Worker:
 
                 support_autotune()
             self.guard = Guard(device, (candidate, inputs, protocol, rules, timing, sys.modules[__name__]))
+            self.compile_clock = candidate.CompileClock()
 
     # -- shared -----------------------------------------------------------------------------------
     def _problem(self, path: str, trials: int) -> dict[str, Any]:

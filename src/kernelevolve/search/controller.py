@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from kernelevolve.eval.harness import HARNESS_VERSION, References
-from kernelevolve.eval.result import EvalResult
+from kernelevolve.eval.result import EvalResult, Incumbent
 from kernelevolve.graph import Graph, NewNode, NodeView, Pending, Status, source_hash
 from kernelevolve.llm.errors import LLMRequestError
 from kernelevolve.operators.base import ExpansionContext, Operator, Proposal
@@ -41,10 +41,11 @@ class Evaluator(Protocol):
     """What judges the candidates: the local ``Harness`` or a remote executor (``eval.ray_executor``)."""
 
     platform: Platform
+    workers: int  # evaluations it runs at once
 
     def reference_set(self, problem: Problem) -> References: ...
 
-    def evaluate(self, problem: Problem, source: str) -> EvalResult: ...
+    def evaluate(self, problem: Problem, source: str, incumbent: Incumbent | None = None) -> EvalResult: ...
 
     def close(self) -> None: ...
 
@@ -100,10 +101,12 @@ class Controller:
         workers: int = 1,
         seed: int = 0,
         on_progress: Callable[[Progress], None] | None = None,
+        early_stop: float = 0.0,
     ):
         self.store, self.harness, self.problem = store, harness, problem
         self.operator, self.policy, self.termination = operator, policy, termination
         self.workers = workers
+        self.early_stop = early_stop  # abandon timing past this many times the best's time on a shape (0: off)
         self.rng = random.Random(seed)
         self.on_progress = on_progress or (lambda p: None)
         self.owner = new_owner()
@@ -203,14 +206,23 @@ class Controller:
                 return False
             self._record(run, parent, proposal, None, selection.tags, claim, progress)
             return False
-        result, cached = self._evaluate(proposal.source)
+        result, cached = self._evaluate(proposal.source, self._incumbent(graph))
         try:
             self._record(run, parent, proposal, result, {**selection.tags, "cached": cached}, claim, progress)
         except DuplicateChildError:  # a controller sharing the run made the same child first: the step is given back
             return False
         return True
 
-    def _evaluate(self, source: str) -> tuple[EvalResult, bool]:
+    def _incumbent(self, graph: Graph) -> Incumbent | None:
+        """The best node so far with every production shape timed, for early stop; None when off."""
+        if not self.early_stop:
+            return None
+        best = graph.best()
+        if best is None or best.result.get("timing_stopped"):
+            return None
+        return Incumbent.of(best.id, best.score, best.result.get("timings", []), self.early_stop)
+
+    def _evaluate(self, source: str, incumbent: Incumbent | None = None) -> tuple[EvalResult, bool]:
         """Identical sources are evaluated once per problem, platform and device."""
         refs = self.harness.reference_set(self.problem)
         key = "|".join([HARNESS_VERSION, source_hash(source), self.problem.hash, self.harness.platform.name,
@@ -218,7 +230,7 @@ class Controller:
         cached = self.store.cached_result(key)
         if cached is not None:
             return EvalResult.model_validate(cached), True
-        result = self.harness.evaluate(self.problem, source)
+        result = self.harness.evaluate(self.problem, source, incumbent=incumbent)
         if result.status.value not in ("timeout", "crash"):  # those may pass on a quieter machine
             self.store.put_cached_result(key, result.model_dump(mode="json"))
         return result, False

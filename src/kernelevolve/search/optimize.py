@@ -6,12 +6,14 @@ store of their own (``assemble``); all of them run it through ``execute``."""
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from kernelevolve.config import OptimizeConfig
 from kernelevolve.eval.harness import Harness
+from kernelevolve.eval.placement import PlacementError, default_workers, gpus_here
 from kernelevolve.operators.base import Operator
 from kernelevolve.operators.config_search import (
     NO_OPTUNA,
@@ -96,15 +98,21 @@ def open_evaluator(config: OptimizeConfig, hidden: tuple[Path, ...] = ()) -> Eva
     """The local worker pool, or with ``--executor ray`` actors on a Ray cluster (whose nodes, not
     this machine, decide the platform). ``hidden``: the store's directories, out of candidates' sight."""
     if config.executor == "local":
-        return Harness(detect(config.platform), workers=config.workers, timeout_s=config.timeout,
-                       sandbox=config.sandbox, hidden=hidden)
+        platform = detect(config.platform)
+        try:
+            gpus = gpus_here(config.gpus) if platform.timed else []
+        except PlacementError as exc:
+            raise SearchError(str(exc)) from exc
+        workers = config.workers or default_workers(len(gpus), os.cpu_count() or 1)
+        return Harness(platform, workers=workers, timeout_s=config.timeout, sandbox=config.sandbox, hidden=hidden,
+                       gpus=gpus)
     if importlib.util.find_spec("ray") is None:
         raise SearchError("--executor ray needs Ray here and on every evaluation host: "
                           "pip install 'kernelevolve[distributed]'")
     from kernelevolve.eval.ray_executor import ExecutorError, RayExecutor
 
     try:
-        return RayExecutor(config.platform, workers=config.workers, timeout_s=config.timeout, sandbox=config.sandbox,
+        return RayExecutor(config.platform, workers=config.workers or 1, timeout_s=config.timeout, sandbox=config.sandbox,
                            address=config.ray_address)
     except ExecutorError as exc:
         raise SearchError(str(exc)) from exc
@@ -153,7 +161,8 @@ def execute(p: Plan, on_progress: Callable[[Progress], None] | None = None) -> O
                               stall_steps=config.stall_steps, target_score=config.target_score)
     policy = make_policy(config.policy, **config.policy_options())
     controller = Controller(p.store, p.evaluator, p.problem, p.operator, policy, termination,
-                            workers=config.workers, seed=config.seed, on_progress=on_progress)
+                            workers=p.evaluator.workers, seed=config.seed, on_progress=on_progress,
+                            early_stop=config.early_stop)
     try:
         return controller.run(run, config.steps, seeds)
     except BaseException:

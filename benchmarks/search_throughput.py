@@ -47,15 +47,19 @@ PHASES = ("prepare_s", "compile_s", "check_s", "gate_s", "time_s")
 
 
 def search(problem_path: Path, platform, workers: int, steps: int, seconds: float, early_stop: float,
-           work: Path) -> dict:
+           work: Path, gpus: list[str] | None = None) -> dict:
+    """One tuner search of ``problem_path`` from its sample kernel, ``workers`` evaluations at once
+    on ``gpus`` (default: the first GPU); its rate, phases and GPU use."""
     problem = load_problem(problem_path)
     sample = SAMPLES_ROOT / "recsys" / problem_path.name
-    gpus = gpus_here()[:1] if platform.timed else []
-    store = open_store(f"sqlite:///{work / f'{problem.name}-{workers}.db'}", objects=work / f"objects-{workers}")
+    if gpus is None:
+        gpus = gpus_here()[:1] if platform.timed else []
+    tag = f"{problem.name}-w{workers}-g{len(gpus)}"
+    store = open_store(f"sqlite:///{work / f'{tag}.db'}", objects=work / f"objects-{tag}")
     seeded: list[float] = []
     with Harness(platform, workers=workers, gpus=gpus, cache_dir=work / "cache", timeout_s=600,
                  hidden=store.directories()) as harness:
-        run = store.ensure_run(f"{problem.name}-w{workers}", str(problem_path), problem.hash, platform.name, {})
+        run = store.ensure_run(tag, str(problem_path), problem.hash, platform.name, {})
         controller = Controller(store, harness, problem, Tuner(), make_policy("greedy"),
                                 Termination(max_steps=steps, max_seconds=seconds), workers=workers,
                                 early_stop=early_stop,
@@ -81,6 +85,17 @@ def search(problem_path: Path, platform, workers: int, steps: int, seconds: floa
         "correct": sum(1 for r in results if r.correct),
         "best": outcome.best.score if outcome.best else None,
     }
+
+
+def environment(platform, argv: list[str]) -> dict:
+    """What a results file says about where and how it was measured."""
+    import torch
+    import triton
+
+    return {"device": platform.device_name or host.processor() or host.machine(), "platform": platform.name,
+            "versions": {"torch": torch.__version__, "triton": triton.__version__, "python": host.python_version()},
+            "cpus": os.cpu_count(), "command": "python " + " ".join(argv),
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "rows": []}
 
 
 def markdown(report: dict) -> str:
@@ -114,13 +129,7 @@ def main() -> None:
     platform = detect(args.platform)
     names = args.only or ["mbdt", "wukong_fm", "interformer_pffn"]
     settings = args.workers or [1, min(8, os.cpu_count() or 1)]
-    import torch
-    import triton
-
-    report = {"device": platform.device_name or host.processor() or host.machine(), "platform": platform.name,
-              "versions": {"torch": torch.__version__, "triton": triton.__version__, "python": host.python_version()},
-              "cpus": os.cpu_count(), "command": "python " + " ".join(sys.argv),
-              "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "rows": []}
+    report = environment(platform, sys.argv)
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.out / f"search_throughput-{platform.name}"
     with tempfile.TemporaryDirectory() as tmp:

@@ -9,6 +9,7 @@ operators, threads, patches) and it ends the evaluation with ``rejected``.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import sys
 import time
@@ -124,32 +125,36 @@ def run_candidate(worker: Any, entry: dict[str, Any], req: dict[str, Any]) -> di
     out_dir = Path(req["out_dir"])
     previous: list[torch.Tensor] = []
     results = []
+    trace: list[str] = []  # every launch and PyTorch compute op of the checked calls, for duplicate detection
     for case in cases:
         inputs = _same_inputs(entry, case, req["digests"][case.id], device)
         files = []
         for variant in (0, 1) if case.sentinel_pair else (0,):
             outputs = _checked_call(guard, model, inputs, case, variant, previous, device, kernel,
-                                    req["structures"][case.id])
+                                    req["structures"][case.id], trace)
             path = out_dir / f"{case.id}.s{variant}.pt"
             torch.save([o.detach().cpu() for o in outputs], path)
             files.append(path.name)
             previous = outputs
         results.append({"id": case.id, "files": files})
-    reply: dict[str, Any] = {"status": "ran", "cases": results}
+    reply: dict[str, Any] = {"status": "ran", "cases": results,
+                             "fingerprint": hashlib.sha256("\n".join(trace).encode()).hexdigest() if trace else None}
     phases["checked"] = time.perf_counter()
     compiled = worker.compile_clock.seconds - phases["compiled_before"]
     if req.get("timing"):
-        worker.channel.send({"event": "timing_ready", "baselines": bool(req.get("baselines"))})
+        worker.channel.send({"event": "timing_ready", "baselines": bool(req.get("baselines")),
+                             "fingerprint": reply["fingerprint"]})
         go = worker.channel.receive()  # the harness's gate: this GPU is ours until the reply
-        if go is None or go.get("op") != "time":
+        if go is None or go.get("op") not in ("time", "skip"):
             raise RuntimeError(f"expected the harness's go-ahead to time, got {go!r}")
         phases["gate"] = time.perf_counter()
-        reply["timings"], stopped = _time(worker, entry, model, warmup_inputs, req, out_dir)
-        if stopped:
-            reply["timing_stopped"] = stopped
-        refused = _patched(guard, " while timed")
-        if refused:
-            return refused
+        if go["op"] == "time":  # "skip": the same launches were timed before, for another candidate
+            reply["timings"], stopped = _time(worker, entry, model, warmup_inputs, req, out_dir)
+            if stopped:
+                reply["timing_stopped"] = stopped
+            refused = _patched(guard, " while timed")
+            if refused:
+                return refused
     done = time.perf_counter()
     gate = phases.get("gate", phases["checked"])
     reply["phases"] = {"prepare_s": phases["prepared"] - phases["started"],
@@ -160,7 +165,7 @@ def run_candidate(worker: Any, entry: dict[str, Any], req: dict[str, Any]) -> di
 
 
 def _checked_call(guard, model, inputs, case: Case, variant: int, previous, device, kernel,
-                  structure: str) -> list[torch.Tensor]:
+                  structure: str, trace: list[str]) -> list[torch.Tensor]:
     call_inputs = [clone_value(x) for x in inputs]
     try:
         with torch.no_grad(), guard.watch(variant, _sources(model, call_inputs)) as record:
@@ -180,6 +185,8 @@ def _checked_call(guard, model, inputs, case: Case, variant: int, previous, devi
             raise CandidateFailure.of("rejected", f"output {i} is a {type(out).__name__}, a Tensor subclass", case)
         if out.device.type != torch.device(device).type:
             raise CandidateFailure.of("mismatch", f"output {i} is on {out.device}, expected {device}", case)
+    trace.extend(record.launch_signatures)
+    trace.extend(f"aten.{op.name}" for op in record.compute_ops)
     reasons = violations(record, outputs, _scale(model, inputs))
     patched = guard.patched()
     if patched:

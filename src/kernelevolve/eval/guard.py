@@ -9,6 +9,7 @@ into reasons and the worker turns those into a ``rejected`` status.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 import threading
@@ -94,6 +95,7 @@ class CallRecord:
     after_launch: dict[int, str] = field(default_factory=dict)  # CPU storage -> digest right after its last launch
     host_reads: int = 0  # elements read into the host or Python
     host_doors: set[str] = field(default_factory=set)
+    launch_signatures: list[str] = field(default_factory=list)  # what each launch ran, and how (see launch_signature)
 
     def received_source_elements(self) -> int:
         """Elements of the problem's inputs and parameters handed to this call's Triton kernels."""
@@ -190,6 +192,7 @@ class Guard:
             record = guard.record
             record.launches += 1
             record.launched_kernels.append(getattr(fn_self, "__name__", type(fn_self).__name__))
+            record.launch_signatures.append(launch_signature(fn_self, args, kwargs))
             tensors = [v for v in list(args) + list(kwargs.values()) if isinstance(v, torch.Tensor)]
             for value in tensors:
                 record.written_storages.add(storage_key(value))
@@ -269,6 +272,53 @@ class Guard:
             if not getattr(cls.run, "__kernelevolve_guard__", False):
                 changed.append(f"{cls.__module__}.{cls.__name__}.run")
         return sorted(changed)
+
+
+def launch_signature(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    """What one launch ran and how, without calling candidate code: the kernel's own cache key (its
+    source and the functions it calls), the arguments (tensors by shape, strides and dtype, never by
+    address), the grid (a callable grid by its code and the values it closes over) and the launch
+    options. Two candidates whose calls launch the same signatures compile the same kernels and
+    run them alike."""
+    try:
+        key = fn.cache_key if hasattr(fn, "cache_key") else _source_key(getattr(fn, "fn", fn))
+    except Exception:  # a kernel whose key cannot be computed here: the signature stays distinct
+        key = f"unkeyed:{id(fn)}"
+    parts = [str(key)] + [_argument(a) for a in args]
+    for name in sorted(kwargs):
+        value = kwargs[name]
+        parts.append(f"{name}={_grid(value) if name == 'grid' else _argument(value)}")
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
+
+
+def _source_key(fn: Any) -> str:
+    import inspect
+
+    return hashlib.sha256(inspect.getsource(fn).encode()).hexdigest()
+
+
+def _argument(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"T{tuple(value.shape)}{value.stride()}{value.dtype}{value.device.type}"
+    if isinstance(value, (int, float, bool, str, type(None))):
+        return repr(value)
+    return type(value).__name__ + ":" + repr(getattr(value, "value", "?"))  # tl.constexpr and the like
+
+
+def _grid(grid: Any) -> str:
+    code = getattr(grid, "__code__", None)
+    if code is None:
+        return _argument(grid) if not isinstance(grid, (tuple, list)) else repr(tuple(_argument(g) for g in grid))
+    cells = [_argument(c.cell_contents) for c in (grid.__closure__ or ()) if _has_contents(c)]
+    return f"grid:{hashlib.sha256(code.co_code).hexdigest()[:16]}:{code.co_consts!r}:{cells}"
+
+
+def _has_contents(cell: Any) -> bool:
+    try:
+        cell.cell_contents
+        return True
+    except ValueError:
+        return False
 
 
 def _resolves(getter: Callable[[], Any]) -> bool:

@@ -84,6 +84,8 @@ class Harness:
         self._refs: dict[str, References] = {}
         # (problem, shape, GPU) -> baseline timings: a candidate is compared with baselines timed on its GPU
         self._baselines: dict[tuple[str, str, str | None], dict[str, dict[str, Any]]] = {}
+        # (problem, GPU, launch fingerprint) -> the first correct result with those launches
+        self._launches: dict[tuple[str, str | None, str], EvalResult] = {}
         self._lock = threading.Lock()
         self.interpreter_limits = InterpreterLimits(self.cache_root)
 
@@ -244,7 +246,8 @@ class Harness:
         kernel.write_text(source)
         (scratch / CANARY).write_text("kernelevolve: candidates must not touch files they did not create\n")
         request = {**request, "kernel": str(kernel), "scratch": str(scratch), "out_dir": str(out_dir)}
-        reply, log_tail = self._exchange(worker, request, timeout_s)
+        reply, log_tail = self._exchange(worker, request, timeout_s,
+                                         lambda fp: self._earlier(problem, worker.gpu, fp) is not None)
         if not _scratch_intact(scratch, source):
             return EvalResult(status=Status.rejected, log_tail=self.redact(log_tail),
                               reason="deletes or rewrites files it did not create in its working directory")
@@ -252,18 +255,56 @@ class Harness:
             return self._failed(reply, log_tail)
         result = self._judge(problem, cases, refs, reply, out_dir, worker.gpu, incumbent)
         result.phases = reply.get("phases", {})
+        result.launch_fingerprint = reply.get("fingerprint")
+        if result.correct:
+            self._same_launches(problem, worker.gpu, source, result)
         result.log_tail = log_tail
         result.skipped_shapes = sorted({c.shape for c in cases_for(problem) if refs.cases[c.id].get("skipped")})
         return result
 
-    def _exchange(self, worker: WorkerProcess, request: dict[str, Any], timeout_s: float) -> tuple[dict[str, Any], str]:
+    def _earlier(self, problem: Problem, gpu: str | None, fingerprint: str | None) -> EvalResult | None:
+        if fingerprint is None:
+            return None
+        with self._lock:
+            return self._launches.get((problem.hash, gpu, fingerprint))
+
+    def _same_launches(self, problem: Problem, gpu: str | None, source: str, result: EvalResult) -> None:
+        """A correct candidate whose checked calls launched exactly what an earlier one's did is its
+        duplicate: it takes the earlier one's timings (its own were skipped) and says so. A
+        duplicate scores what the original scored and, ties going to the earlier node, never
+        becomes a run's best in its place, so a candidate that forged its launches gains nothing."""
+        fingerprint = result.launch_fingerprint
+        earlier = self._earlier(problem, gpu, fingerprint)
+        if earlier is None:
+            if fingerprint is not None and (result.timings or not self.platform.timed):
+                with self._lock:
+                    self._launches.setdefault((problem.hash, gpu, fingerprint),
+                                              result.model_copy(update={"source_hash": source_hash(source)}))
+            return
+        if earlier.source_hash == source_hash(source):
+            return
+        result.duplicate_of = earlier.source_hash
+        if self.platform.timed:
+            result.timings = [t.model_copy() for t in earlier.timings]
+            result.speedup, result.speedup_eager = earlier.speedup, earlier.speedup_eager
+            result.timing_method, result.timing_stopped = earlier.timing_method, earlier.timing_stopped
+        result.reason += (f"; its checked calls launch exactly what candidate {earlier.source_hash[:12]} launched: "
+                          + ("its timings are reused, not measured again" if self.platform.timed else "a duplicate"))
+
+    def _exchange(self, worker: WorkerProcess, request: dict[str, Any], timeout_s: float,
+                  known: Callable[[str | None], bool] = lambda fingerprint: False) -> tuple[dict[str, Any], str]:
+        """The worker's reply to ``request``; it times only with its GPU to itself, and not at all
+        when ``known`` says its launches were timed before."""
         worker.clear_log()
         try:
             worker.send(request)
             message = worker.receive(timeout_s)  # loading the problem and preparing baselines
             if message.get("event") == "candidate_start":
                 message = worker.receive(timeout_s)  # the candidate's checks (its compilation among them)
-            if message.get("event") == "timing_ready":  # timing needs the GPU alone: wait at its gate
+            if message.get("event") == "timing_ready" and known(message.get("fingerprint")):
+                worker.send({"op": "skip"})
+                message = worker.receive(timeout_s)
+            elif message.get("event") == "timing_ready":  # timing needs the GPU alone: wait at its gate
                 with worker.gate.alone(worker, drain_others=bool(message.get("baselines"))) as waited:
                     worker.send({"op": "time"})
                     message = worker.receive(timeout_s)

@@ -180,6 +180,9 @@ class EvalResult(BaseModel):
     gpu: str | None = None  # the device id (as CUDA_VISIBLE_DEVICES names it) that evaluated it
     timing_stopped: TimingStop | None = None  # early stop: timing abandoned against the incumbent
     phases: dict[str, Real | None] = Field(default_factory=dict)  # seconds: prepare, compile, check, gate, time
+    # hash of every launch (kernel, arguments by shape, grid, options) and PyTorch op of the checked calls
+    launch_fingerprint: str | None = None
+    duplicate_of: str | None = None  # source hash of an earlier candidate with the same launches (timings reused)
     elapsed_s: Real = 0.0
     source_hash: str = ""
     problem_hash: str = ""

@@ -34,12 +34,10 @@ from kernelevolve.bench import SAMPLES_ROOT  # noqa: E402
 from kernelevolve.eval.harness import Harness  # noqa: E402
 from kernelevolve.eval.placement import gpus_here  # noqa: E402
 from kernelevolve.eval.result import EvalResult  # noqa: E402
-from kernelevolve.operators.tuner import Tuner  # noqa: E402
+from kernelevolve.config import OptimizeConfig  # noqa: E402
 from kernelevolve.platform import detect  # noqa: E402
 from kernelevolve.problem import load_problem  # noqa: E402
-from kernelevolve.search.controller import Controller, seed_sources  # noqa: E402
-from kernelevolve.search.policies import make_policy  # noqa: E402
-from kernelevolve.search.termination import Termination  # noqa: E402
+from kernelevolve.search.optimize import assemble, execute  # noqa: E402
 from kernelevolve.store import open_store  # noqa: E402
 
 SUITE = ROOT / "suites" / "recsys"
@@ -59,14 +57,13 @@ def search(problem_path: Path, platform, workers: int, steps: int, seconds: floa
     seeded: list[float] = []
     with Harness(platform, workers=workers, gpus=gpus, cache_dir=work / "cache", timeout_s=600,
                  hidden=store.directories()) as harness:
-        run = store.ensure_run(tag, str(problem_path), problem.hash, platform.name, {})
-        controller = Controller(store, harness, problem, Tuner(), make_policy("greedy"),
-                                Termination(max_steps=steps, max_seconds=seconds), workers=workers,
-                                early_stop=early_stop,
-                                on_progress=lambda p: seeded.append(time.monotonic()) if p.steps_done == 1 and not seeded else None)
+        config = OptimizeConfig(problem=problem_path, seeds=[sample], steps=steps, max_seconds=seconds, run=tag,
+                                workers=workers, early_stop=early_stop, platform=platform.name)
         started = time.monotonic()
-        outcome = controller.run(run, steps, seed_sources([sample]))
+        outcome = execute(assemble(config, problem, harness, store),
+                          on_progress=lambda p: seeded.append(time.monotonic()) if p.steps_done == 1 and not seeded else None)
         ended = time.monotonic()
+        run = outcome.run
         alone_s = sum(g.alone_s for g in harness.candidates.gates.values())
     results = [EvalResult.model_validate(store.read_result(r)) for r in store.nodes(run.id)[1:]
                if r.status != "no_candidate"]

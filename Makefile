@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 
 # The main job on the bundled example: search from its seed kernel (the tuner alone unless
-# KERNELEVOLVE_LLM is set), then print the run and check its best kernel once more.
+# KERNELEVOLVE_LLM is set), then print the run, check its best kernel once more and write its report.
 DEMO_RUN ?= demo-softmax
 demo: venv
 	$(VENV)/bin/kernelevolve optimize examples/softmax/problem.py --seed examples/softmax/kernel.py \
@@ -25,6 +25,7 @@ demo: venv
 	$(VENV)/bin/kernelevolve show $(DEMO_RUN)
 	$(VENV)/bin/kernelevolve best $(DEMO_RUN) --out .kernelevolve/$(DEMO_RUN)-best.py
 	$(VENV)/bin/kernelevolve eval examples/softmax/problem.py .kernelevolve/$(DEMO_RUN)-best.py --platform auto
+	$(VENV)/bin/kernelevolve report $(DEMO_RUN)
 
 # Two test processes (most tests wait on worker subprocesses); a test file stays in one process, so
 # that module fixtures (a Ray instance, a PostgreSQL server) are not started twice.

@@ -144,8 +144,10 @@ def test_timed_shapes_show_speedups_bandwidth_and_the_faster_variant(tmp_path):
     assert "3 of 4096 elements off" in text
 
 
-def _browser():
-    """A headless chromium through selenium, or a skip (a failure under KERNELEVOLVE_REQUIRE_BROWSER)."""
+@pytest.fixture(scope="session")
+def browser():
+    """A headless chromium through selenium, or a skip (a failure under KERNELEVOLVE_REQUIRE_BROWSER=1);
+    session-scoped so that it is decided before the run is made."""
     why = None
     try:
         from selenium import webdriver
@@ -165,35 +167,34 @@ def _browser():
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1800"):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(service=Service(driver_path), options=options)
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    yield driver
+    driver.quit()
 
 
-def test_in_a_browser_plots_and_graph_render_and_a_click_shows_the_kernel(made_run, tmp_path):
+def test_in_a_browser_plots_and_graph_render_and_a_click_shows_the_kernel(browser, made_run, tmp_path):
     from selenium.webdriver.common.by import By
 
     _, page = made_run
-    driver = _browser()
-    try:
-        driver.get(page.resolve().as_uri())
-        assert driver.title == "kernelevolve: run page"  # no injected script retitled it
-        for section in ("progress", "failures", "usage"):
-            svg = driver.find_element(By.CSS_SELECTOR, f"#{section} .plot svg")
-            assert svg.size["width"] > 200 and svg.size["height"] > 100
-        marks = driver.find_elements(By.CSS_SELECTOR, "svg.graph g.mark")
-        assert len(marks) == 4 and all(m.find_element(By.TAG_NAME, "circle").size["width"] > 0 for m in marks)
-        visible = [p for p in driver.find_elements(By.CSS_SELECTOR, "section.node-panel") if p.is_displayed()]
-        assert len(visible) == 1  # the best node, shown at load
-        with open_store(made_run[0], read_only=True) as store:
-            nodes = store.nodes(store.get_run("page").id)
-        hostile = next(n for n in nodes if HOSTILE in n.kernel_path.read_text())
-        driver.find_element(By.CSS_SELECTOR, f'svg.graph g.mark[data-select="{hostile.id}"]').click()
-        panel = driver.find_element(By.ID, f"node-{hostile.id}")
-        assert panel.is_displayed() and driver.find_element(By.ID, "chosen").text == f"node {hostile.id}"
-        assert HOSTILE in panel.find_element(By.CSS_SELECTOR, "pre.code").text
-        assert not panel.find_elements(By.TAG_NAME, "img") and driver.title == "kernelevolve: run page"
-        driver.save_screenshot(str(tmp_path / "report.png"))
-        errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
-        assert errors == []
-    finally:
-        driver.quit()
+    driver = browser
+    driver.get(page.resolve().as_uri())
+    assert driver.title == "kernelevolve: run page"  # no injected script retitled it
+    for section in ("progress", "failures", "usage"):
+        svg = driver.find_element(By.CSS_SELECTOR, f"#{section} .plot svg")
+        assert svg.size["width"] > 200 and svg.size["height"] > 100
+    marks = driver.find_elements(By.CSS_SELECTOR, "svg.graph g.mark")
+    assert len(marks) == 4 and all(m.find_element(By.TAG_NAME, "circle").size["width"] > 0 for m in marks)
+    visible = [p for p in driver.find_elements(By.CSS_SELECTOR, "section.node-panel") if p.is_displayed()]
+    assert len(visible) == 1  # the best node, shown at load
+    with open_store(made_run[0], read_only=True) as store:
+        nodes = store.nodes(store.get_run("page").id)
+    hostile = next(n for n in nodes if HOSTILE in n.kernel_path.read_text())
+    driver.find_element(By.CSS_SELECTOR, f'svg.graph g.mark[data-select="{hostile.id}"]').click()
+    panel = driver.find_element(By.ID, f"node-{hostile.id}")
+    assert panel.is_displayed() and driver.find_element(By.ID, "chosen").text == f"node {hostile.id}"
+    assert HOSTILE in panel.find_element(By.CSS_SELECTOR, "pre.code").text
+    assert not panel.find_elements(By.TAG_NAME, "img") and driver.title == "kernelevolve: run page"
+    driver.save_screenshot(str(tmp_path / "report.png"))
+    errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+    assert errors == []
     assert (tmp_path / "report.png").stat().st_size > 10_000

@@ -190,6 +190,9 @@ def main() -> None:
     args = parser.parse_args()
     command = "python " + " ".join(sys.argv)
     can_replay = importlib.util.find_spec("optuna") is not None
+    if importlib.util.find_spec("cmaes") is None and "cmaes" in args.samplers:
+        args.samplers.remove("cmaes")
+        print("the cmaes package is not installed here: the cmaes sampler is left out", flush=True)
     if args.replay:
         report = json.loads(args.replay.read_text())
         for row in report["operators"]:
@@ -220,9 +223,10 @@ def main() -> None:
             report["versions"] = report["versions"] or first.get("versions", {})
             row = grid_record(name, space, grid)
             report["operators"].append(row)
+            save(report, stem)  # the device's measurements first: a replay that fails loses nothing
             if can_replay:
                 replay_operator(row, args.samplers, args.seeds, platform.name)
-            save(report, stem)
+                save(report, stem)
     if not can_replay:
         print(f"Optuna is not installed here: the grid is saved; replay the searches where it is with "
               f"python benchmarks/tuner_vs_grid.py --replay {stem.with_suffix('.json')}", flush=True)

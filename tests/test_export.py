@@ -250,7 +250,7 @@ def test_per_shape_export_sends_each_shape_to_its_own_fastest_kernel(tmp_path):
     assert "| n16384 |" in per_shape and "| PyTorch |" in per_shape
 
 
-def test_show_gives_the_fastest_node_of_each_shape(tmp_path):
+def test_show_and_export_give_the_fastest_node_of_each_shape(tmp_path):
     from typer.testing import CliRunner
 
     from kernelevolve.cli import app
@@ -261,3 +261,7 @@ def test_show_gives_the_fastest_node_of_each_shape(tmp_path):
     per_shape = json.loads(shown.stdout)["per_shape"]
     assert [(w["shape"], w["node_id"], w["path"]) for w in per_shape] == [
         ("n4096", a.id, "triton"), ("n8192", b.id, "triton"), ("n16384", a.id, "pytorch")]
+    exported = CliRunner().invoke(app, ["export", "r", "--per-shape", "--out", str(tmp_path / "m.py"), "--store",
+                                        store.url, "--objects", str(store.objects.root)])
+    assert exported.exit_code == 0, exported.output
+    assert f"Kernels: node {a.id} (seed, score 1.2), node {b.id} (tuner, score 1.1)." in (tmp_path / "m.py").read_text()

@@ -13,7 +13,9 @@ search is judged on the device's numbers without timing anything twice. Reported
 the fraction of the grid's best score reached after 10%, 25% and 50% of the grid's evaluations
 (median and worst over seeds). Goal: at least 95% of the grid's best within 25%. Results are
 saved after each operator (benchmarks/results/tuner_vs_grid-<platform>.{json,md}) with device,
-versions and command. On the interpreter every correct kernel scores 1.0: a smoke test only.
+versions and command; ``--grid-only`` measures and saves the grids alone, and ``--replay FILE``
+replays the searches over saved grids anywhere Optuna is installed. On the interpreter every
+correct kernel scores 1.0: a smoke test only.
 """
 
 from __future__ import annotations
@@ -185,11 +187,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--samplers", nargs="+", default=list(SAMPLERS), choices=SAMPLERS)
     parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument("--grid-only", action="store_true", help="measure and save the grids; replay them later")
     parser.add_argument("--replay", type=Path, help="replay the searches over a saved grid (no device needed)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args()
     command = "python " + " ".join(sys.argv)
-    can_replay = importlib.util.find_spec("optuna") is not None
+    can_replay = importlib.util.find_spec("optuna") is not None and not args.grid_only
     if importlib.util.find_spec("cmaes") is None and "cmaes" in args.samplers:
         args.samplers.remove("cmaes")
         print("the cmaes package is not installed here: the cmaes sampler is left out", flush=True)
@@ -228,7 +231,7 @@ def main() -> None:
                 replay_operator(row, args.samplers, args.seeds, platform.name)
                 save(report, stem)
     if not can_replay:
-        print(f"Optuna is not installed here: the grid is saved; replay the searches where it is with "
+        print(f"the grids are saved; replay the searches (Optuna needed, no device) with "
               f"python benchmarks/tuner_vs_grid.py --replay {stem.with_suffix('.json')}", flush=True)
 
 

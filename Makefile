@@ -17,7 +17,10 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 
 # The main job on the bundled example: search from its seed kernel (the tuner alone unless
-# KERNELEVOLVE_LLM is set), then print the run, check its best kernel once more and write its report.
+# KERNELEVOLVE_LLM is set; without a GPU the run stops at its first correct kernel, since the
+# interpreter times nothing), print the run, check its best kernel once more and write its report;
+# then what the harness does with a broken kernel (a mismatch, and where) and a cheat (refused):
+# each of those two must fail its eval, or the demo fails.
 DEMO_RUN ?= demo-softmax
 demo: venv
 	$(VENV)/bin/kernelevolve optimize examples/softmax/problem.py --seed examples/softmax/kernel.py \
@@ -26,6 +29,10 @@ demo: venv
 	$(VENV)/bin/kernelevolve best $(DEMO_RUN) --out .kernelevolve/$(DEMO_RUN)-best.py
 	$(VENV)/bin/kernelevolve eval examples/softmax/problem.py .kernelevolve/$(DEMO_RUN)-best.py --platform auto
 	$(VENV)/bin/kernelevolve report $(DEMO_RUN)
+	@echo; echo "== a broken kernel (its block misses wide rows): diagnosed"
+	! $(VENV)/bin/kernelevolve eval examples/softmax/problem.py examples/softmax/broken.py --platform auto
+	@echo; echo "== a cheat (PyTorch computes, Triton copies): refused"
+	! $(VENV)/bin/kernelevolve eval examples/softmax/problem.py examples/softmax/cheat.py --platform auto
 
 # Two test processes (most tests wait on worker subprocesses); a test file stays in one process, so
 # that module fixtures (a Ray instance, a PostgreSQL server) are not started twice.

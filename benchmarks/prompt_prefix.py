@@ -57,7 +57,7 @@ def measure(name: str, problem: Path, kernel: Path, steps: int, work: Path) -> d
         os.environ["OPENAI_BASE_URL"] = srv.base_url
         config = OptimizeConfig(problem=problem, llm=["openai:bench-model"], steps=steps, platform="interpreter",
                                 store=f"sqlite:///{work / name}.db", objects=work / f"{name}-objects",
-                                run=name, llm_fraction=1.0, sandbox="best-effort")
+                                run=name, llm_fraction=1.0, sandbox="best-effort", search_untimed=True)
         prepared = plan(config)
         try:
             outcome = execute(prepared)

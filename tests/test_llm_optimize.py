@@ -34,7 +34,7 @@ def test_llm_run_survives_rate_limits_empty_replies_and_compile_errors(tmp_path)
         env.update(OPENAI_BASE_URL=srv.base_url, OPENAI_API_KEY="sk-loopback")
         proc = subprocess.run(
             [sys.executable, "-m", "kernelevolve.cli", "optimize", str(PROBLEM), "--llm", "openai:test-model",
-             "--steps", "5", "--platform", "interpreter", "--workers", "1"],
+             "--steps", "5", "--platform", "interpreter", "--workers", "1", "--search-untimed"],
             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
         )
         bodies, shares = list(srv.bodies), list(srv.prefix_shares)

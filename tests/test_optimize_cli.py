@@ -41,7 +41,8 @@ def count_nodes(db: Path) -> int:
 
 
 def test_kill_9_then_the_same_command_finishes_the_run(tmp_path):
-    command = cli("optimize", PROBLEM, "--seed", SEED, "--steps", 10, "--platform", "interpreter", "--workers", 1)
+    command = cli("optimize", PROBLEM, "--seed", SEED, "--steps", 10, "--platform", "interpreter", "--workers", 1,
+                  "--search-untimed")
     first = subprocess.Popen(command, cwd=tmp_path, env=env_for(tmp_path),
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     db = tmp_path / ".kernelevolve" / "kernelevolve.db"

@@ -330,6 +330,10 @@ def optimize(
     max_seconds: Optional[float] = typer.Option(None, "--max-seconds", help="Wall-time budget."),
     stall: Optional[int] = typer.Option(None, "--stall", help="Stop after this many steps without improvement."),
     target: Optional[float] = typer.Option(None, "--target", help="Stop once a kernel reaches this speedup."),
+    search_untimed: bool = typer.Option(False, "--search-untimed", help="On a platform that does not time kernels "
+                                        "(the interpreter), search on after the first correct kernel, for variants "
+                                        "that `kernelevolve retime RUN --platform cuda` times on a GPU later; "
+                                        "without it the run stops at the first correct kernel."),
     timeout: float = typer.Option(180.0, "--timeout", help="Seconds per candidate evaluation."),
     llm_fraction: float = typer.Option(0.7, "--llm-fraction", help="Share of expansions given to the LLM."),
     knowledge: list[Path] = typer.Option([], "--knowledge", help="Extra knowledge-base directory (repeatable)."),
@@ -356,7 +360,8 @@ def optimize(
             platform=platform, store=store, objects=objects, run=run, workers=workers, gpus=gpus,
             early_stop=early_stop, executor=executor,
             ray_address=ray_address, warm_start=warm_start,
-            max_seconds=max_seconds, stall_steps=stall, target_score=target, timeout=timeout,
+            max_seconds=max_seconds, stall_steps=stall, target_score=target, search_untimed=search_untimed,
+            timeout=timeout,
             llm_fraction=llm_fraction, knowledge=knowledge, sandbox=sandbox, sampler=sampler,
             command=command_line(),
         )
@@ -400,6 +405,50 @@ def optimize(
     score = "n/a (interpreter: correctness only)" if prepared.platform.name == "interpreter" else f"{best.score:.2f}x"
     out.print(f"best: node {best.id} ({escape(best.operator)}), speedup over torch.compile {score}")
     out.print(f"  {escape(str(best.kernel_path))}")
+    if not prepared.platform.timed:
+        out.print(escape(f"time its correct kernels on a GPU: kernelevolve retime {outcome.run.name} --platform cuda"))
+
+
+@app.command()
+def retime(
+    run: str,
+    platform: str = typer.Option("cuda", "--platform", help="Where to time the run's correct kernels: cuda or rocm "
+                                 "(interpreter checks them again without timing)."),
+    into: Optional[str] = typer.Option(None, "--into", help="The run that receives the timings (default RUN.PLATFORM)."),
+    store: Optional[str] = StoreOpt,
+    objects: Optional[Path] = ObjectsOpt,
+    timeout: float = typer.Option(180.0, "--timeout", help="Seconds per candidate evaluation."),
+    sandbox: str = SandboxOpt,
+) -> None:
+    """Evaluate a run's correct kernels on another platform (kernels found on the interpreter, timed on a
+    GPU); each becomes a node of the run RUN.PLATFORM, which show, best and export read."""
+    from kernelevolve.eval.harness import Harness, HarnessError
+    from kernelevolve.platform import PlatformError, detect
+    from kernelevolve.problem import ProblemError
+    from kernelevolve.search.controller import SearchError
+    from kernelevolve.search.retime import retime_run
+    from kernelevolve.store import ObjectMissingError
+
+    def retimed(source_id: int, node) -> None:
+        speed = "" if node.metrics.get("speedup") is None else f", {node.metrics['speedup']:.2f}x over torch.compile"
+        err.print(escape(f"node {source_id} → node {node.id}: {node.status}{speed}"))
+
+    try:
+        target = detect(platform)
+        with _open(store, objects) as st, \
+                Harness(target, timeout_s=timeout, sandbox=sandbox, hidden=st.directories()) as harness:
+            outcome = retime_run(st, run, harness, into=into, on_node=retimed)
+            best = st.best(outcome.run.id)
+    except (PlatformError, ProblemError, SearchError, HarnessError, ObjectMissingError) as exc:
+        fail(str(exc))
+    out.print(escape(f"run {outcome.run.name}: {len(outcome.added)} kernels of run {run} evaluated on {target.name}"
+                     + (f" ({outcome.already} retimed before)" if outcome.already else "")))
+    if best is None:
+        out.print("[red]no kernel was correct there[/]")
+        raise typer.Exit(EXIT_FAILED)
+    speed = "n/a (not timed)" if not target.timed else f"{best.score:.2f}x"
+    out.print(escape(f"best: node {best.id} (from node {best.tags.get('retimed_from')}), speedup over torch.compile "
+                     f"{speed}; kernelevolve export {outcome.run.name} --out module.py"))
 
 
 @app.command()

@@ -103,6 +103,9 @@ class OptimizeConfig(BaseModel):
     max_seconds: float | None = Field(None, gt=0)
     stall_steps: int | None = Field(None, ge=1)
     target_score: float | None = Field(None, gt=0)
+    # On a platform without timing (the interpreter) the run stops at its first correct kernel unless
+    # this asks for variants, for `kernelevolve retime` to time on a GPU.
+    search_untimed: bool = False
     timeout: float = Field(180.0, gt=0, description="seconds per evaluation phase (problem, baselines, candidate)")
     sandbox: str = "best-effort"  # strict | best-effort | off: the OS confinement of candidate workers
     llm_fraction: float = Field(0.7, ge=0, le=1, description="share of expansions given to the LLM")

@@ -300,6 +300,8 @@ def test_ok_on_the_interpreter_says_speed_is_not_measured():
     d = diagnosis_of(ok_result(speedup=None))
     assert not d.performance.timed
     assert "Speed is not measured" in d.render()
+    assert d.aim().startswith("vary: correct on every case checked; this platform does not time kernels")
+    assert "kernelevolve retime" in d.aim()
 
 
 def test_harness_flags_are_shown():

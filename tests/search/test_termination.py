@@ -47,6 +47,13 @@ def test_target_score_stops_the_search():
     assert reason.startswith("target:")
 
 
+def test_first_correct_stops_only_once_a_node_is_correct():
+    rule = Termination(first_correct=True, max_steps=100)
+    assert rule.should_stop(Graph([node(0, buggy=True), node(1, buggy=True)]), 2, 0.0) is None
+    reason = rule.should_stop(Graph([node(0, buggy=True), node(1)]), 2, 0.0)
+    assert reason.startswith("correct: node 1 is correct") and "--search-untimed" in reason
+
+
 def test_nothing_fires_within_every_budget():
     rules = Termination(max_steps=10, max_seconds=60, stall_steps=3, target_score=5.0)
     assert rules.should_stop(chain(1.0, 2.0, 3.0), steps_done=3, elapsed_s=1.0) is None

@@ -116,6 +116,7 @@ class PerformanceReport:
     speedup: float | None
     speedup_eager: float | None
     shapes: tuple[ShapeReport, ...]
+    skipped_shapes: tuple[str, ...] = ()  # shapes the interpreter did not check (inputs too large)
 
     @property
     def timed(self) -> bool:
@@ -134,7 +135,7 @@ class PerformanceReport:
     def hypothesis(self) -> str:
         focus = self.focus
         if focus is None:
-            return "correct; speed not measured on this platform"
+            return "correct on every case checked; this platform does not time kernels"
         suffix = f" on shape {focus.timing.shape}" if len(self.shapes) > 1 else ""
         return focus.hypothesis() + suffix
 
@@ -187,6 +188,10 @@ class Diagnosis:
             return _one_line(f"fix mismatch: {self.mismatch.pattern} on {self.mismatch.where}")
         if self.rejected_rule is not None:
             return _one_line(f"fix rejected: {self.rejected_rule}")
+        if self.performance is not None and not self.performance.timed:
+            # Nothing here can tell a faster kernel: a different correct one is what a GPU can judge later.
+            return _one_line(f"vary: {self.performance.hypothesis()}; write a different correct variant "
+                             "(tiling, block sizes, fusion) for `kernelevolve retime` to time on a GPU")
         if self.performance is not None:
             return _one_line(f"improve: {self.performance.hypothesis()}")
         return _one_line(f"fix {label}: {self.reason}")
@@ -324,6 +329,7 @@ def performance_report(result: EvalResult) -> PerformanceReport:
         speedup=result.speedup,
         speedup_eager=result.speedup_eager,
         shapes=tuple(ShapeReport(t, bottleneck(t)) for t in result.timings),
+        skipped_shapes=tuple(result.skipped_shapes),
     )
 
 

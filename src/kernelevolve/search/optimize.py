@@ -158,7 +158,8 @@ def execute(p: Plan, on_progress: Callable[[Progress], None] | None = None) -> O
             "pass --seed KERNEL or --llm SPEC"
         )
     termination = Termination(max_steps=config.steps, max_seconds=config.max_seconds,
-                              stall_steps=config.stall_steps, target_score=config.target_score)
+                              stall_steps=config.stall_steps, target_score=config.target_score,
+                              first_correct=not p.platform.timed and not config.search_untimed)
     policy = make_policy(config.policy, **config.policy_options())
     controller = Controller(p.store, p.evaluator, p.problem, p.operator, policy, termination,
                             workers=p.evaluator.workers, seed=config.seed, on_progress=on_progress,

@@ -1,4 +1,5 @@
-"""When a search stops: step budget, time budget, stall (no improvement in K steps), target score."""
+"""When a search stops: step budget, time budget, stall (no improvement in K steps), target score,
+and on a platform that does not time kernels the first correct one (nothing there tells a faster one)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ class Termination:
     max_seconds: float | None = None
     stall_steps: int | None = None
     target_score: float | None = None
+    first_correct: bool = False  # stop once any node is correct
 
     def __post_init__(self) -> None:
         for rule in ("max_steps", "max_seconds", "stall_steps", "target_score"):
@@ -27,6 +29,9 @@ class Termination:
         best = graph.best()
         if self.target_score is not None and best is not None and best.score >= self.target_score:
             return f"target: score {best.score:.3g} reached the target {self.target_score:.3g}"
+        if self.first_correct and best is not None:
+            return (f"correct: node {best.id} is correct, and this platform does not time kernels "
+                    "(--search-untimed searches on for variants; kernelevolve retime times them on a GPU)")
         if self.max_steps is not None and steps_done >= self.max_steps:
             return f"steps: {steps_done} of {self.max_steps} steps done"
         if self.max_seconds is not None and elapsed_s >= self.max_seconds:

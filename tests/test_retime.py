@@ -70,7 +70,7 @@ def test_retime_on_cuda_records_timings_of_kernels_found_on_the_interpreter(work
                              "--search-untimed", "--run", "found")
     assert code == 0, stderr
     correct = [n for n in shown("found")["nodes"] if not n["is_buggy"]]
-    code, stdout, stderr = invoke("retime", "found", "--platform", "cuda")
+    code, _, stderr = invoke("retime", "found", "--platform", "cuda")
     assert code == 0, stderr
     nodes = shown("found.cuda")["nodes"]
     assert {n["tags"][RETIMED_FROM] for n in nodes} <= {n["id"] for n in correct} and nodes

@@ -82,9 +82,11 @@ def run_suite(
     samples = samples or SAMPLES_ROOT / suite.name
     sample_paths = [sample_for(path, samples) for path in problems]  # all exist before device time is spent
     # Checked before device time is spent too; each operator's search is this with its problem and sample.
+    # A bench reports the --steps it was asked for, on the interpreter too (search_untimed).
     search_config = OptimizeConfig(problem=problems[0], llm=llm, steps=max(steps, 1), sandbox=sandbox, policy=policy,
                                    platform=platform.name, max_seconds=search_seconds, timeout=timeout,
-                                   command=command, workers=workers, early_stop=early_stop)
+                                   command=command, workers=workers, early_stop=early_stop,
+                                   search_untimed=True)
     rows: list[OperatorBench] = []
     started = time.monotonic()
     gpus = gpus_here() if platform.timed else []

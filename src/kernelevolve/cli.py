@@ -414,9 +414,9 @@ def retime(
     run: str,
     platform: str = typer.Option("cuda", "--platform", help="Where to time the run's correct kernels: cuda or rocm "
                                  "(interpreter checks them again without timing)."),
-    into: Optional[str] = typer.Option(None, "--into", help="The run that receives the timings (default RUN.PLATFORM)."),
-    store: Optional[str] = StoreOpt,
-    objects: Optional[Path] = ObjectsOpt,
+    into: str | None = typer.Option(None, "--into", help="The run that receives the timings (default RUN.PLATFORM)."),
+    store: str | None = StoreOpt,
+    objects: Path | None = ObjectsOpt,
     timeout: float = typer.Option(180.0, "--timeout", help="Seconds per candidate evaluation."),
     sandbox: str = SandboxOpt,
 ) -> None:

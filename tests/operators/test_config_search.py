@@ -114,3 +114,10 @@ def test_a_shape_turn_maximises_that_shapes_speedup():
     nodes[0] = node(0, SOURCE, result=timing)
     proposal = propose(nodes, OptunaSearch(), problem=problem)
     assert proposal.reason.endswith("maximising the shape a)")
+
+
+def test_maxnreg_is_tunable_where_the_installed_triton_takes_it():
+    source = "kernel[grid](x, BLOCK=64, num_warps=4, maxnreg=128)\n"
+    assert tunable_parameters(source)["maxnreg"] == [128]
+    space = space_of(Graph([node(0, source)]), node(0, source), radius=1)
+    assert [d.values for d in space.dimensions if d.site.name == "maxnreg"] == [(96, 128, 160)]

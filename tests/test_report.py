@@ -194,6 +194,10 @@ def test_in_a_browser_plots_and_graph_render_and_a_click_shows_the_kernel(browse
     assert panel.is_displayed() and driver.find_element(By.ID, "chosen").text == f"node {hostile.id}"
     assert HOSTILE in panel.find_element(By.CSS_SELECTOR, "pre.code").text
     assert not panel.find_elements(By.TAG_NAME, "img") and driver.title == "kernelevolve: run page"
+    failed = driver.find_elements(By.CSS_SELECTOR, "#failures button[data-select]")[-1]  # the syntax_error row
+    failed.click()
+    panel = driver.find_element(By.ID, f"node-{failed.get_attribute('data-select')}")
+    assert panel.is_displayed() and "SyntaxError" in panel.text
     driver.save_screenshot(str(tmp_path / "report.png"))
     errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
     assert errors == []

@@ -22,9 +22,10 @@ def test_same_launches_are_a_duplicate_and_other_launches_are_not(cache_dir):
     cosmetic = cosmetic.replace("return out", "return result")
     other_block = ORIGINAL.replace("1024", "256")
     with Harness(Platform("interpreter", "cpu"), timeout_s=60, cache_dir=cache_dir) as harness:
-        first, same, other = (harness.evaluate(problem, s) for s in (ORIGINAL, cosmetic, other_block))
+        first, same, other, again = (harness.evaluate(problem, s) for s in (ORIGINAL, cosmetic, other_block, ORIGINAL))
     assert first.correct and same.correct and other.correct, (first.reason, same.reason, other.reason)
     assert first.launch_fingerprint and first.duplicate_of is None
     assert same.launch_fingerprint == first.launch_fingerprint
     assert same.duplicate_of == source_hash(ORIGINAL) and "launch exactly what candidate" in same.reason
     assert other.launch_fingerprint != first.launch_fingerprint and other.duplicate_of is None
+    assert again.duplicate_of is None  # the same source judged again is judged (and on a GPU timed) again

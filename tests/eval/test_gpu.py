@@ -157,6 +157,7 @@ def test_pipelined_evaluations_time_alone_and_agree():
         alone_s = harness.candidates.gates[gpus[0]].alone_s
     assert all(r.status.value == "ok" for r in results), [r.reason for r in results]
     assert all(r.gpu == gpus[0] and r.phases["time_s"] > 0 and r.phases["gate_s"] >= 0 for r in results)
+    assert all(r.duplicate_of is None for r in results)  # the same source is timed again, not a duplicate
     assert alone_s >= sum(r.phases["time_s"] for r in results) * 0.9
     for shape in range(len(problem.production_shapes)):
         times = [r.timings[shape].candidate_ms for r in results]

@@ -246,8 +246,11 @@ class Harness:
         kernel.write_text(source)
         (scratch / CANARY).write_text("kernelevolve: candidates must not touch files they did not create\n")
         request = {**request, "kernel": str(kernel), "scratch": str(scratch), "out_dir": str(out_dir)}
-        reply, log_tail = self._exchange(worker, request, timeout_s,
-                                         lambda fp: self._earlier(problem, worker.gpu, fp) is not None)
+        def timed_before(fingerprint: str | None) -> bool:  # by another candidate: the same one is timed again
+            earlier = self._earlier(problem, worker.gpu, fingerprint)
+            return earlier is not None and earlier.source_hash != source_hash(source)
+
+        reply, log_tail = self._exchange(worker, request, timeout_s, timed_before)
         if not _scratch_intact(scratch, source):
             return EvalResult(status=Status.rejected, log_tail=self.redact(log_tail),
                               reason="deletes or rewrites files it did not create in its working directory")

@@ -74,6 +74,11 @@ CASES = [
     (("optimize", "a-dir", "--seed", SEED), "the problem file a-dir is a directory"),
     (opt("--seed", "a-dir"), "the seed kernel a-dir is a directory"),
     (opt("--run", "bad name"), "run name 'bad name' is not a valid name"),
+    # a KernelBench level (no sample kernels) needs an LLM to draft them
+    (("bench", ROOT / "tests" / "eval" / "kernelbench", "--steps", "2"),
+     "has no sample kernels (expected"),
+    (("bench", ROOT / "tests" / "eval" / "kernelbench", "--steps", "2"),
+     "and no LLM is configured to draft them: pass --llm openai:MODEL or anthropic:MODEL"),
 ]
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import textwrap
 
 import pytest
+import torch
 
 from kernelevolve.eval.inputs import cases_for, make_inputs
-from kernelevolve.problem import DISTRIBUTIONS, ProblemError, import_problem_module, load_problem
+from kernelevolve.problem import DISTRIBUTIONS, OWN, ProblemError, import_problem_module, load_problem
 
 
 def write(tmp_path, text, name="problem.py"):
@@ -68,7 +69,7 @@ def test_trials_draw_every_distribution_and_no_constant_input(tmp_path):
     problem = load_problem(path)
     module = import_problem_module(path)
     cases = cases_for(problem)
-    assert {c.dist for c in cases} == set(DISTRIBUTIONS)
+    assert {c.dist for c in cases} == {OWN, *DISTRIBUTIONS}
     seen = []
     for case in cases:
         (x,) = make_inputs(module, problem, case, "cpu")
@@ -77,3 +78,14 @@ def test_trials_draw_every_distribution_and_no_constant_input(tmp_path):
     assert not any(seen[0].equal(other) for other in seen[1:])
     again = make_inputs(module, problem, cases[0], "cpu")[0]
     assert again.equal(seen[0])  # the reference and the candidate worker draw the same inputs
+
+
+def test_one_shape_still_draws_its_own_inputs_and_every_distribution(tmp_path):
+    path = write(tmp_path, KERNELBENCH.replace("torch.randn(8, 8)", "torch.rand(8, 8)"))
+    problem, module = load_problem(path), import_problem_module(path)
+    cases = cases_for(problem)
+    assert [c.dist for c in cases] == [OWN, *DISTRIBUTIONS]  # 3 trials, then the 2 the rotation missed
+    torch.manual_seed(cases[0].seed)
+    as_written = torch.rand(8, 8)
+    assert make_inputs(module, problem, cases[0], "cpu")[0].equal(as_written)
+    assert make_inputs(module, problem, cases[1], "cpu")[0].min() < 0  # a redraw

@@ -1,7 +1,10 @@
 """``kernelevolve bench SUITE``: every operator of a suite at every production shape — eager,
 torch.compile, extra baselines, the sample kernel and the best kernel a search found — saved as
 JSON, a markdown table and (with matplotlib) a bar chart, each with device, versions, method and
-the exact command, and beside them each search run's report (``kernelevolve report``)."""
+the exact command, and beside them each search run's report (``kernelevolve report``).
+
+A directory without sample kernels (a KernelBench level) is benchmarked from nothing: the LLM
+drafts and searches each problem, and the table gives the correct rate, speedups and LLM cost."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from kernelevolve.config import OptimizeConfig
-from kernelevolve.eval.harness import Harness
+from kernelevolve.eval.harness import Harness, HarnessError
 from kernelevolve.eval.placement import default_workers, gpus_here
 from kernelevolve.eval.result import EvalResult, geomean
 from kernelevolve.platform import Platform
@@ -316,3 +319,150 @@ def _x(v: float | None) -> str:
 
 def _pct(v: float | None) -> str:
     return "-" if v is None else f"{v:.0%}"
+
+
+# -- a directory without samples (a KernelBench level): drafted by the LLM ---------------------------
+
+@dataclass
+class DraftedBench:
+    """One problem searched from nothing: its best kernel's result, or why there is none."""
+
+    name: str
+    problem: str
+    best: EvalResult | None
+    nodes: int
+    cost_usd: float | None  # None: some request had no known price
+    search: str
+
+
+def has_samples(suite: Path, samples: Path | None) -> bool:
+    return (samples or SAMPLES_ROOT / suite.name).is_dir()
+
+
+def drafted_problems(suite: Path, steps: int, llm: list[str], only: list[str] | None = None) -> list[Path]:
+    """The problems of a directory without samples, once it is clear they can be drafted: an LLM is
+    configured and there is at least one step; BenchError saying what is missing otherwise."""
+    if not llm:
+        raise BenchError(f"{suite} has no sample kernels (expected {SAMPLES_ROOT / suite.name}/, or --samples DIR) and "
+                         "no LLM is configured to draft them: pass --llm openai:MODEL or anthropic:MODEL "
+                         "(or set KERNELEVOLVE_LLM)")
+    if steps < 1:
+        raise BenchError(f"{suite} has no sample kernels: give --steps N (at least 1) for the LLM to draft and "
+                         "search each problem")
+    return suite_problems(suite, only)
+
+
+def run_drafted(
+    suite: Path, platform: Platform, store: Store, steps: int, llm: list[str],
+    progress: Callable[[str], None] = lambda line: None, timeout: float = 600.0, only: list[str] | None = None,
+    measured: Callable[[list[DraftedBench]], None] = lambda rows: None, search_seconds: float | None = None,
+    sandbox: str = "best-effort",
+) -> list[DraftedBench]:
+    """Search each problem of ``suite`` from nothing for ``steps`` steps with the LLM drafting; a
+    problem at fault (a random reference, a file that cannot be judged here) is a row saying why."""
+    problems = drafted_problems(suite, steps, llm, only)
+    rows: list[DraftedBench] = []
+    started = time.monotonic()
+    with Harness(platform, timeout_s=timeout, sandbox=sandbox, hidden=store.directories()) as harness:
+        for i, path in enumerate(problems, 1):
+            problem = load_problem(path, timeout_s=timeout)
+            progress(f"[{i}/{len(problems)}, {time.monotonic() - started:.0f} s] {problem.name}: search, {steps} steps")
+            try:
+                harness.reference_set(problem)  # the problem's own faults, before the LLM is asked
+            except HarnessError as exc:
+                rows.append(DraftedBench(problem.name, str(path), None, 0, 0.0, f"not judged: {exc}"))
+                measured(rows)
+                continue
+            config = OptimizeConfig(problem=path, llm=llm, steps=steps, sandbox=sandbox, run=f"bench-{problem.name}",
+                                    platform=platform.name)
+            operator, search = build_operator(config)
+            run = store.ensure_run(config.run_name(problem.name), str(path), problem.hash, platform.name,
+                                   config.recorded())
+            controller = Controller(store, harness, problem, operator, make_policy("greedy"),
+                                    Termination(max_steps=steps, max_seconds=search_seconds),
+                                    on_progress=_step_lines(problem.name, progress))
+            outcome = controller.run(run, steps, [])
+            best = EvalResult.model_validate(store.read_result(outcome.best)) if outcome.best is not None else None
+            nodes = store.nodes(run.id)
+            rows.append(DraftedBench(problem.name, str(path), best, len(nodes), _cost(n.metrics for n in nodes),
+                                     f"{search}; {outcome.nodes} nodes in run {run.name}, stopped by "
+                                     f"{outcome.stop_reason}"))
+            measured(rows)
+    return rows
+
+
+def _cost(metrics: Any) -> float | None:
+    total: float | None = 0.0
+    for m in metrics:
+        usage = (m or {}).get("usage") or {}
+        if usage:
+            cost = usage.get("cost_usd")
+            total = None if total is None or cost is None else total + cost
+    return total
+
+
+def drafted_report(rows: list[DraftedBench], platform: Platform, command: str, steps: int,
+                   planned: int | None = None) -> dict[str, Any]:
+    """Correct rate, speedups of the correct kernels (geometric means) and what the LLM cost."""
+    first = next((r.best for r in rows if r.best and r.best.device), None)
+    correct = [r for r in rows if r.best is not None and r.best.correct]
+    costs = [r.cost_usd for r in rows]
+    return {
+        "what": "problems drafted and searched by the LLM, from no sample kernel",
+        "platform": platform.name, "device": first.device if first else "", "versions": first.versions if first else {},
+        "steps": steps, "problems_planned": planned or len(rows),
+        "problems": [
+            {"name": r.name, "problem": r.problem, "correct": r.best is not None and r.best.correct,
+             "status": r.best.status.value if r.best else None, "speedup_vs_compile": r.best.speedup if r.best else None,
+             "speedup_vs_eager": r.best.speedup_eager if r.best else None, "nodes": r.nodes, "cost_usd": r.cost_usd,
+             "search": r.search}
+            for r in rows
+        ],
+        "summary": {
+            "correct": len(correct), "problems": len(rows),
+            "correct_rate": len(correct) / len(rows) if rows else None,
+            "geomean_vs_compile": geomean(r.best.speedup for r in correct),
+            "geomean_vs_eager": geomean(r.best.speedup_eager for r in correct),
+            "cost_usd": None if any(c is None for c in costs) else sum(costs),
+        },
+        "host": {"python": host.python_version(), "machine": host.machine()},
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": command,
+    }
+
+
+def drafted_markdown(r: dict[str, Any]) -> str:
+    summary = r["summary"]
+    versions = ", ".join(f"{k} {v}" for k, v in r["versions"].items())
+    lines = [
+        f"# {r['what']}", "",
+        (f"Platform {r['platform']} ({r['device'] or 'no device recorded'}{'; ' + versions if versions else ''}). "
+         f"Search: {r['steps']} steps per problem."), "",
+        "| problem | correct | status | vs torch.compile | vs eager | nodes | LLM cost |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: |",
+    ]
+    for p in r["problems"]:
+        lines.append(f"| {p['name']} | {'yes' if p['correct'] else 'no'} | {p['status'] or '-'} "
+                     f"| {_x(p['speedup_vs_compile'])} | {_x(p['speedup_vs_eager'])} | {p['nodes']} | {_usd(p['cost_usd'])} |")
+    rate = summary["correct_rate"]
+    lines += ["", f"Correct: {summary['correct']}/{summary['problems']}"
+              + (f" ({rate:.0%})" if rate is not None else "")
+              + f"; geometric mean speedup of the correct kernels {_x(summary['geomean_vs_compile'])} against "
+              f"torch.compile, {_x(summary['geomean_vs_eager'])} against eager; LLM cost {_usd(summary['cost_usd'])}.", ""]
+    if r["problems_planned"] > len(r["problems"]):
+        lines.append(f"- Partial: {len(r['problems'])} of {r['problems_planned']} problems measured so far.")
+    lines += [f"- {p['name']}: {p['search']}" for p in r["problems"]]
+    lines += ["", f"Measured {r['date']} with `{r['command']}`.", ""]
+    return "\n".join(lines)
+
+
+def save_drafted(r: dict[str, Any], out: Path, stem: str) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / f"{stem}.json", out / f"{stem}.md"]
+    paths[0].write_text(json.dumps(r, indent=2) + "\n")
+    paths[1].write_text(drafted_markdown(r))
+    return paths
+
+
+def _usd(v: float | None) -> str:
+    return "unknown price" if v is None else f"${v:.4f}"

@@ -260,8 +260,10 @@ def show_result(result) -> None:
         out.print(f"speedup over torch.compile (geometric mean): [bold]{_ratio(result.speedup)}[/]")
     elif result.correct and result.platform == "interpreter":
         out.print("no timing on the interpreter: it proves correctness, not speed")
+    for note in result.notes:
+        out.print(f"[yellow]{escape(note)}[/]")
     if result.skipped_shapes:
-        out.print(f"[yellow]not checked on the interpreter (inputs too large): "
+        out.print(f"[yellow]not checked on the interpreter (too large, or not countable without making them): "
                   f"{escape(', '.join(result.skipped_shapes))}[/]")
     for flag in result.flags:
         out.print(f"[yellow]{escape(flag)}[/]")
@@ -381,10 +383,15 @@ def optimize(
 
     if isinstance(prepared.evaluator, Harness):
         try:
+            # the problem's own faults (too large to shrink, random, unseeded) end here, before a run exists
+            judged = prepared.evaluator.judged(prepared.problem)
+            if judged.sizes_note:
+                err.print(escape(judged.sizes_note))
             err.print(f"sandbox: {escape(prepared.evaluator.sandbox(prepared.problem))}")
+            prepared.evaluator.reference_set(judged)
         except HarnessError as exc:
             prepared.close()
-            fail(str(exc))
+            fail(str(exc), "the problem's reference could not be judged; check the problem file with its own inputs")
 
     try:
         with LiveView(err) as view:
@@ -392,7 +399,7 @@ def optimize(
     except KeyboardInterrupt:
         err.print("interrupted: run the same command again to resume")
         raise typer.Exit(EXIT_INTERRUPTED)
-    except (SearchError, StoreError, LLMError) as exc:
+    except (SearchError, StoreError, LLMError, HarnessError) as exc:
         fail(str(exc), "fix the cause and run the same command again to resume")
     finally:
         prepared.close()
@@ -620,6 +627,10 @@ def bench(
     from kernelevolve.store import StoreError
 
     command = command_line()
+    if suite.is_dir() and not suite_bench.has_samples(suite, samples):
+        _bench_drafted(suite, platform, steps, llm, store, objects, out_dir, timeout, only, search_seconds, sandbox,
+                       command)
+        return
     try:
         target = detect(platform)
         planned = len(suite_bench.suite_problems(suite, only))
@@ -644,6 +655,40 @@ def bench(
     for path in suite_bench.save(result, out_dir, stem):
         out.print(f"wrote {escape(str(path))}")
     out.print(suite_bench.markdown(result), markup=False, highlight=False)
+
+
+def _bench_drafted(suite: Path, platform: str, steps: int, llm: list[str], store: Optional[str],
+                   objects: Optional[Path], out_dir: Path, timeout: float, only: list[str],
+                   search_seconds: Optional[float], sandbox: str, command: str) -> None:
+    """``bench`` over a directory without sample kernels (a KernelBench level): the LLM drafts each."""
+    from kernelevolve import bench as suite_bench
+    from kernelevolve.llm import LLMError, resolve_specs
+    from kernelevolve.platform import PlatformError, detect
+    from kernelevolve.problem import ProblemError
+    from kernelevolve.search.controller import SearchError
+    from kernelevolve.store import StoreError
+
+    try:
+        specs = resolve_specs(llm or None)
+        planned = len(suite_bench.drafted_problems(suite, steps, specs, only))  # before the store or a worker
+        target = detect(platform)
+        stem = f"{suite.name}-{target.name}"
+
+        def measured(rows) -> None:
+            report = suite_bench.drafted_report(rows, target, command, steps, planned)
+            paths = suite_bench.save_drafted(report, out_dir, stem)
+            err.print(escape(f"saved {len(rows)}/{planned} problems to {paths[0]}"))
+
+        with _open(store, objects) as st:
+            rows = suite_bench.run_drafted(suite, target, st, steps, specs, progress=lambda line: err.print(escape(line)),
+                                           timeout=timeout, only=only, measured=measured,
+                                           search_seconds=search_seconds, sandbox=sandbox)
+    except (suite_bench.BenchError, PlatformError, ProblemError, LLMError, StoreError, SearchError) as exc:
+        fail(str(exc))
+    result = suite_bench.drafted_report(rows, target, command, steps, planned)
+    for path in suite_bench.save_drafted(result, out_dir, stem):
+        out.print(f"wrote {escape(str(path))}")
+    out.print(suite_bench.drafted_markdown(result), markup=False, highlight=False)
 
 
 @app.command()

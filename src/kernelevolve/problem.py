@@ -13,6 +13,10 @@ Optional module-level names (documented in docs/problems.md):
 ``TOLERANCES``    ``{dtype name: (atol, rtol)}`` overriding the defaults below.
 ``ALLOW_TF32``    whether TF32 in ``tl.dot`` is acceptable for float32 outputs (default False).
 ``EXTRA_BASELINES`` ``{name: nn.Module subclass}``: faster PyTorch formulations timed beside eager.
+``ALLOW_TORCH_OPS`` PyTorch operators a candidate may compute with (``["aten.mm", "aten.addmm"]``):
+                  library GEMMs or convolutions in a hybrid candidate; the 10% rule holds for all else.
+``PERTURB_PARAMETERS`` False keeps parameters and buffers as the model builds them (default True:
+                  both models' floating parameters and buffers get the same perturbation).
 ``get_inputs(..., dist=...)``  a problem whose floating inputs carry structure (sorted borders,
                   probabilities) takes a ``dist`` keyword and draws its own floats from that
                   distribution; otherwise the harness redraws every floating input itself.
@@ -29,7 +33,7 @@ import threading
 import types
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +45,10 @@ DEFAULT_TOLERANCES: dict[str, tuple[float, float]] = {
     "float16": (1e-2, 1e-2),
     "bfloat16": (2e-2, 2e-2),
 }
-DISTRIBUTIONS = ("normal", "uniform", "heavy_tailed", "large")
 REFERENCE_CLASSES = ("Model", "PytorchModel")  # the reference's name: KernelBench's, then the paper's
 CANDIDATE_CLASSES = ("ModelNew", "TritonModel")  # what a candidate kernel file defines, in the same two formats
+DISTRIBUTIONS = ("normal", "uniform", "heavy_tailed", "large")  # the harness's redraws of floating inputs
+OWN = "own"  # the problem's own inputs: get_inputs exactly as written, under the trial's seed
 MIN_TRIALS = 3
 
 
@@ -68,6 +73,12 @@ class Problem:
     allow_tf32: bool
     trials: int
     extra_baselines: list[str] = field(default_factory=list)
+    allow_torch_ops: list[str] = field(default_factory=list)  # aten operator names, without "aten."
+    perturb_parameters: bool = True
+    # module-level size constants set before use (check sizes on a platform that cannot run the
+    # file's own), and the sentence that says which sizes were judged
+    sizes: dict[str, int] = field(default_factory=dict)
+    sizes_note: str = ""
 
     @property
     def name(self) -> str:
@@ -126,10 +137,30 @@ def load_problem(path: str | Path, trials: int = MIN_TRIALS, timeout_s: float | 
         allow_tf32=bool(getattr(module, "ALLOW_TF32", False)),
         trials=max(MIN_TRIALS, trials),
         extra_baselines=sorted((getattr(module, "EXTRA_BASELINES", None) or {}).keys()),
+        allow_torch_ops=allowed_torch_ops(module),
+        perturb_parameters=bool(getattr(module, "PERTURB_PARAMETERS", True)),
     )
 
 
-def import_problem_module(path: Path) -> types.ModuleType:
+def with_sizes(problem: Problem, sizes: dict[str, int], note: str) -> Problem:
+    """``problem`` judged with its module-level constants set to ``sizes``: one shape named by them,
+    and a hash of its own (references and caches of the file's own sizes are other ones)."""
+    name = ",".join(f"{k}={v}" for k, v in sizes.items())
+    digest = hashlib.sha256(f"{problem.hash}:{sorted(sizes.items())}".encode()).hexdigest()
+    return replace(problem, shapes=[Shape(name, {}, timed=True)], sizes=dict(sizes), sizes_note=note, hash=digest)
+
+
+def allowed_torch_ops(module: types.ModuleType) -> list[str]:
+    """``ALLOW_TORCH_OPS`` as operator names without the ``aten.`` prefix."""
+    names = getattr(module, "ALLOW_TORCH_OPS", None) or []
+    if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+        raise ProblemError('ALLOW_TORCH_OPS must be a list of operator names, such as ["aten.mm", "aten.addmm"]')
+    return sorted({n.strip().removeprefix("aten.").partition(".")[0] for n in names})
+
+
+def import_problem_module(path: Path, sizes: dict[str, int] | None = None) -> types.ModuleType:
+    """The problem file as a fresh module; ``sizes`` overrides its module-level size constants
+    (check sizes), set before anything reads them."""
     name = f"kernelevolve_problem_{hashlib.sha1(str(path).encode()).hexdigest()[:12]}"
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
@@ -142,6 +173,8 @@ def import_problem_module(path: Path) -> types.ModuleType:
         raise ProblemError(f"importing {path.name} raised {type(exc).__name__}: {exc}") from exc
     if not callable(getattr(module, "get_inputs", None)):
         raise ProblemError(f"{path.name} defines no get_inputs()")
+    for constant, value in (sizes or {}).items():
+        setattr(module, constant, value)
     return module
 
 

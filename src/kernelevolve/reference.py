@@ -66,6 +66,7 @@ class ReferenceFacts:
     forward_signature: str
     init_arguments: str  # what get_init_inputs() passes, as call arguments: ``64``
     init_bound: str  # the same bound to the parameters: ``hidden=64, alpha=0.5 by default``
+    init_count: int | None  # how many values get_init_inputs() passes; None when it raised
     shape_name: str  # the shape whose inputs ``inputs`` describe
     values_shape: str | None  # the (small) shape the value facts were computed on
     inputs: list[InputFact]
@@ -99,7 +100,7 @@ def _describe(path: Path, shapes: list[Shape]) -> ReferenceFacts:
         bound_name=bound, qualname=f"{cls.__module__}.{cls.__qualname__}" if not inline else bound,
         defined_inline=inline, code=_within_budget(pieces, notes), model_source=model_source, init_signature=init_sig,
         forward_signature=_method_signature(cls, "forward"), init_arguments=init_arguments,
-        init_bound=init_bound, shape_name=shape_name,
+        init_bound=init_bound, init_count=_init_count(module), shape_name=shape_name,
         values_shape=values_shape, inputs=inputs, notes=notes,
     )
 
@@ -358,6 +359,13 @@ def _init_call(module: types.ModuleType, cls: type, init_sig: str,
         elif param.default is not param.empty:
             parts.append(f"{param.name}={_short_repr(param.default)} by default")
     return arguments, ", ".join(parts)
+
+
+def _init_count(module: types.ModuleType) -> int | None:
+    try:
+        return len(init_inputs(module))
+    except Exception:  # noqa: BLE001 (the user's get_init_inputs: _init_call notes what it raised)
+        return None
 
 
 def _short_repr(value: Any) -> str:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 EVAL = Path(__file__).resolve().parents[2] / "src" / "kernelevolve" / "eval"
 PACKAGE = "kernelevolve.eval"
-WORKER_SIDE = {"worker", "candidate", "guard", "rules", "hostreads", "storage", "protocol", "timing", "inputs"}
+WORKER_SIDE = {"worker", "candidate", "guard", "rules", "hostreads", "storage", "protocol", "timing", "inputs",
+               "problem_checks", "parameters", "check_sizes"}
 
 
 def imports_of(path: Path) -> set[str]:

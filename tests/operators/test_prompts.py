@@ -210,3 +210,12 @@ def test_the_prompt_shows_the_reference_wherever_it_is_defined(layout, tmp_path,
     assert "  - `x`: float32 [4096, 64]; floating: the harness redraws it each trial" in prompt
     assert "  - `idx`: int64 [4096]; integers in [1, 4095], sorted along the last dimension" in prompt
     assert "Not shown in full" not in prompt
+
+
+def test_a_problem_that_allows_library_operators_says_which():
+    assert "allows these PyTorch operators" not in user_prompt(None)
+    hybrid = load_problem(Path(__file__).parents[1] / "eval" / "kernelbench" / "linear_relu_hybrid.py")
+    ctx = ExpansionContext(hybrid, None, Graph([]), "interpreter", random.Random(0))
+    prompt = build_messages(ctx, diagnose(ctx), [], [])[1].content
+    assert "allows these PyTorch operators in the candidate (a hybrid: keep them in PyTorch, fuse the rest in " \
+           "Triton kernels): `aten.addmm`, `aten.mm`." in prompt

@@ -22,6 +22,7 @@ import torch
 
 from kernelevolve.eval.inputs import Case, clone_value, digest, make_inputs
 from kernelevolve.eval.outputs import flatten
+from kernelevolve.eval.parameters import perturb_like
 from kernelevolve.eval.rules import violations
 from kernelevolve.eval.storage import storage_key
 from kernelevolve.eval.protocol import CandidateFailure, classify
@@ -43,15 +44,17 @@ def _same_bits(a: Any, b: Any) -> bool:
     return a.shape == b.shape and a.dtype == b.dtype and torch.equal(_bytes(a), _bytes(b))
 
 
-def _instantiate(module: Any, init: list[Any], device: str, kernel_path: str) -> torch.nn.Module:
+def _instantiate(module: Any, entry: dict[str, Any], device: str, kernel_path: str) -> torch.nn.Module:
     cls = next((getattr(module, n) for n in CANDIDATE_CLASSES if isinstance(getattr(module, n, None), type)), None)
     if cls is None:
         raise CandidateFailure.of("rejected", "the candidate defines no ModelNew (or TritonModel) class")
     torch.manual_seed(0)  # the reference was built after the same seed: same parameters
     try:
-        return cls(*init).to(device)
+        model = cls(*entry["init"]).to(device)
     except Exception as exc:  # candidate code: every failure is a status
         raise classify(exc, kernel_path, during=f"constructing {cls.__name__}") from exc
+    perturb_like(model, entry["perturbations"])  # the reference's perturbation, tensor by matching tensor
+    return model
 
 
 def load_candidate(path: str) -> types.ModuleType:
@@ -121,7 +124,7 @@ def run_candidate(worker: Any, entry: dict[str, Any], req: dict[str, Any]) -> di
     refused = _patched(guard)
     if refused:
         return refused
-    model = _instantiate(cand_module, entry["init"], device, kernel)
+    model = _instantiate(cand_module, entry, device, kernel)
     out_dir = Path(req["out_dir"])
     previous: list[torch.Tensor] = []
     results = []
@@ -131,7 +134,7 @@ def run_candidate(worker: Any, entry: dict[str, Any], req: dict[str, Any]) -> di
         files = []
         for variant in (0, 1) if case.sentinel_pair else (0,):
             outputs = _checked_call(guard, model, inputs, case, variant, previous, device, kernel,
-                                    req["structures"][case.id], trace)
+                                    req["structures"][case.id], trace, _allowed(entry))
             path = out_dir / f"{case.id}.s{variant}.pt"
             torch.save([o.detach().cpu() for o in outputs], path)
             files.append(path.name)
@@ -164,8 +167,13 @@ def run_candidate(worker: Any, entry: dict[str, Any], req: dict[str, Any]) -> di
     return reply
 
 
+def _allowed(entry: dict[str, Any]) -> frozenset[str]:
+    """The PyTorch operators the problem lets a candidate compute with (``ALLOW_TORCH_OPS``)."""
+    return frozenset(entry["problem"].allow_torch_ops)
+
+
 def _checked_call(guard, model, inputs, case: Case, variant: int, previous, device, kernel,
-                  structure: str, trace: list[str]) -> list[torch.Tensor]:
+                  structure: str, trace: list[str], allowed: frozenset[str]) -> list[torch.Tensor]:
     call_inputs = [clone_value(x) for x in inputs]
     try:
         with torch.no_grad(), guard.watch(variant, _sources(model, call_inputs)) as record:
@@ -187,7 +195,7 @@ def _checked_call(guard, model, inputs, case: Case, variant: int, previous, devi
             raise CandidateFailure.of("mismatch", f"output {i} is on {out.device}, expected {device}", case)
     trace.extend(record.launch_signatures)
     trace.extend(f"aten.{op.name}" for op in record.compute_ops)
-    reasons = violations(record, outputs, _scale(model, inputs))
+    reasons = violations(record, outputs, _scale(model, inputs), allowed)
     patched = guard.patched()
     if patched:
         reasons.append(f"patches functions the harness relies on: {', '.join(patched)}")
@@ -225,6 +233,7 @@ def _baseline(worker, entry, name: str):
     if key not in entry:
         torch.manual_seed(0)
         entry[key] = entry["module"].EXTRA_BASELINES[name](*entry["init"]).to(worker.device)
+        perturb_like(entry[key], entry["perturbations"])
     return entry[key]
 
 
@@ -239,7 +248,7 @@ def _time(worker, entry, model, warmup_inputs, req: dict[str, Any],
     for shape, inputs in warmup_inputs.items():
         sets = [Case(**c) for c in req["timing_sets"][shape]["cases"]]
         feed = _timing_feed(entry, sets, req["timing_sets"][shape]["digests"], worker.device)
-        watched = _WatchedCalls(worker.guard, model)
+        watched = _WatchedCalls(worker.guard, model, _allowed(entry))
         fns: dict[str, Any] = {"candidate": watched}
         for name in req.get("baselines", []):
             fns[name] = (lambda args, m=_baseline(worker, entry, name): m(*args))
@@ -285,8 +294,8 @@ class _WatchedCalls:
     """The candidate as timing calls it: under the guard's watch (no sentinel fills: they would be
     device work inside the timed region), its last record checked outside the timed region."""
 
-    def __init__(self, guard, model):
-        self.guard, self.model = guard, model
+    def __init__(self, guard, model, allowed: frozenset[str]):
+        self.guard, self.model, self.allowed = guard, model, allowed
         self.record = None
         self.scale = 1
 
@@ -301,6 +310,7 @@ class _WatchedCalls:
         record, self.record = self.record, None
         if record is None:
             return
-        reasons = violations(record, [o for o in flatten(result)[1] if isinstance(o, torch.Tensor)], self.scale)
+        reasons = violations(record, [o for o in flatten(result)[1] if isinstance(o, torch.Tensor)], self.scale,
+                             self.allowed)
         if reasons:
             raise CandidateFailure.of("rejected", "; ".join(reasons[:3]), shape=shape, repetition=repetition)

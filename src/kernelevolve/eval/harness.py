@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from kernelevolve.eval.check_sizes import Unfittable, fitted
 from kernelevolve.eval.compare import EXACT_SLACK, OutputUnreadable, check_outputs, load_outputs, timed_output_mismatch
 from kernelevolve.eval.inputs import Case, cases_for, timing_cases
 from kernelevolve.eval.confine import Limits
@@ -27,13 +28,14 @@ from kernelevolve.eval.pool import SandboxRefused, WorkerCrashed, WorkerPool, Wo
 from kernelevolve.eval.result import CaseResult, EvalResult, Failure, Incumbent, Mismatch, ShapeTiming, Status, TimingStop
 from kernelevolve.eval.scoring import estimate_from_incumbent, shape_timing, summarise
 from kernelevolve.eval.sandbox import Redactor
-from kernelevolve.eval.static import check_source
+from kernelevolve.eval.static import check_signatures, check_source
 from kernelevolve.config import cache_dir as default_cache_dir
 from kernelevolve.graph import source_hash
 from kernelevolve.platform import Platform, peak_for
 from kernelevolve.problem import Problem
+from kernelevolve.reference import describe_reference
 
-HARNESS_VERSION = "2"  # bump to invalidate every cached reference and result
+HARNESS_VERSION = "3"  # bump to invalidate every cached reference and result
 # The interpreter runs every program instance in Python: shapes with more input elements than this
 # are left to a GPU (and reported as skipped); CHECK_SHAPES carry correctness on the CPU.
 INTERPRETER_MAX_ELEMENTS = 1 << 21
@@ -86,6 +88,7 @@ class Harness:
         self._baselines: dict[tuple[str, str, str | None], dict[str, dict[str, Any]]] = {}
         # (problem, GPU, launch fingerprint) -> the first correct result with those launches
         self._launches: dict[tuple[str, str | None, str], EvalResult] = {}
+        self._as_judged: dict[str, Problem] = {}
         self._lock = threading.Lock()
         self.interpreter_limits = InterpreterLimits(self.cache_root)
 
@@ -116,7 +119,21 @@ class Harness:
                                "offers (each result then says what is missing)") from exc
 
     # -- references ---------------------------------------------------------------------------------
+    def judged(self, problem: Problem) -> Problem:
+        """The problem as this platform judges it: on the interpreter, a KernelBench-style file too
+        large for it at check sizes (eval/check_sizes.py); HarnessError when it cannot be shrunk."""
+        if self.platform.timed:
+            return problem
+        with self._lock:
+            if problem.hash not in self._as_judged:
+                try:
+                    self._as_judged[problem.hash] = fitted(problem, INTERPRETER_MAX_ELEMENTS)
+                except Unfittable as exc:
+                    raise HarnessError(str(exc)) from exc
+            return self._as_judged[problem.hash]
+
     def reference_set(self, problem: Problem) -> References:
+        problem = self.judged(problem)
         with self._lock:
             if problem.hash not in self._refs:
                 self._refs[problem.hash] = self._load_or_compute_references(problem)
@@ -135,7 +152,7 @@ class Harness:
             meta = json.loads(meta_path.read_text())
             return References(directory, meta["cases"], meta["device_name"], meta["versions"], meta["copy_gbps"])
         staging = Path(tempfile.mkdtemp(prefix="refs-", dir=self._ensure(self.cache_dir)))
-        request = {"op": "reference", "problem": str(problem.path), "trials": problem.trials,
+        request = {"op": "reference", "problem": str(problem.path), "trials": problem.trials, "sizes": problem.sizes,
                    "out_dir": str(staging), "cases": [c.to_json() for c in cases], "timing": self.platform.timed,
                    "max_elements": None if self.platform.timed else INTERPRETER_MAX_ELEMENTS}
 
@@ -155,14 +172,15 @@ class Harness:
         if reply.get("status") == "internal_error":
             shutil.rmtree(staging, ignore_errors=True)
             raise HarnessError(f"the reference model failed: {reply['reason']}\n{reply.get('traceback', '')}")
-        if reply.get("status") == "unusable_output":
+        if reply.get("status") == "problem_fault":
             shutil.rmtree(staging, ignore_errors=True)
             raise HarnessError(f"{problem.name}: {reply['reason']}")
         if all(c.get("skipped") for c in reply["cases"]):
             shutil.rmtree(staging, ignore_errors=True)
+            why = "; ".join(sorted({c["why"] for c in reply["cases"]}))
             raise HarnessError(
-                f"every shape of {problem.name} is too large for the interpreter (over {INTERPRETER_MAX_ELEMENTS} "
-                "input elements): declare small CHECK_SHAPES in the problem file, or run on a GPU"
+                f"no shape of {problem.name} can be judged on the interpreter ({why}): declare small CHECK_SHAPES "
+                "in the problem file, or run on a GPU"
             )
         meta = {"cases": {c["id"]: c for c in reply["cases"]}, "device_name": worker_device(worker),
                 "versions": worker_versions(worker), "copy_gbps": reply.get("copy_gbps")}
@@ -184,10 +202,12 @@ class Harness:
         """Judge ``source``; with ``incumbent`` (the run's best), its timing may stop early where it is
         clearly slower (``EvalResult.timing_stopped`` says where and by how much)."""
         started = time.monotonic()
-        result = check_source(source)
+        result = check_source(source) or check_signatures(source, describe_reference(problem))
         if result is None:
-            refs = self.reference_set(problem)
-            result = self._run(problem, source, refs, timeout_s or self.timeout_s, incumbent)
+            judged = self.judged(problem)
+            refs = self.reference_set(judged)
+            result = self._run(judged, source, refs, timeout_s or self.timeout_s, incumbent)
+            result.notes = problem_notes(judged, refs)
             result.device = refs.device_name
             result.versions = refs.versions
             if self.platform.name == "interpreter":
@@ -206,9 +226,9 @@ class Harness:
 
     def _run(self, problem: Problem, source: str, refs: References, timeout_s: float,
              incumbent: Incumbent | None) -> EvalResult:
-        cases = [c for c in cases_for(problem) if not refs.cases[c.id].get("skipped")]
+        cases = judged_cases(problem, refs)
         request = {
-            "op": "evaluate", "problem": str(problem.path), "trials": problem.trials,
+            "op": "evaluate", "problem": str(problem.path), "trials": problem.trials, "sizes": problem.sizes,
             "cases": [c.to_json() for c in cases],
             "digests": {c.id: refs.cases[c.id]["digest"] for c in cases},
             "structures": {c.id: refs.cases[c.id]["structure"] for c in cases},
@@ -429,6 +449,23 @@ class Harness:
             rows.append(shape_timing(shape, row["candidate"], base, meta, peak, problem.allow_tf32, refs.copy_gbps,
                                      result.flags))
         summarise(result, rows)
+
+
+def judged_cases(problem: Problem, refs: References) -> list[Case]:
+    """The cases a candidate is judged on: those the reference worker neither skipped (too large
+    for the platform) nor dropped (redraws on which the reference is not finite)."""
+    return [c for c in cases_for(problem) if not {"skipped", "dropped"} & refs.cases[c.id].keys()]
+
+
+def problem_notes(problem: Problem, refs: References) -> list[str]:
+    """How the problem was judged, where that is not as its file says: check sizes, dropped redraws."""
+    notes = [problem.sizes_note] if problem.sizes_note else []
+    dropped = sorted({c["dropped"] for c in refs.cases.values() if "dropped" in c})
+    if dropped:
+        notes.append(f"the reference gives NaN or Inf on redrawn {', '.join(dropped)} inputs but not on the problem's "
+                     "own, so those redraws were dropped; a get_inputs with a dist keyword draws structured inputs "
+                     "itself (docs/problems.md)")
+    return notes
 
 
 def _reply_failure(reply: dict[str, Any]) -> Failure:

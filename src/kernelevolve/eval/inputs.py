@@ -1,10 +1,12 @@
 """Inputs of one correctness case, made identically in the reference and the candidate worker:
-seeded, drawn from the case's distribution (never all-zero or constant), then moved to the device.
+seeded, the problem's own (``get_inputs`` as written) or drawn from a redraw distribution (never
+all-zero or constant), then moved to the device.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import types
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -12,7 +14,7 @@ from typing import Any
 
 import torch
 
-from kernelevolve.problem import DISTRIBUTIONS, Problem, takes_dist
+from kernelevolve.problem import DISTRIBUTIONS, OWN, Problem, takes_dist
 
 
 @dataclass(frozen=True)
@@ -37,17 +39,23 @@ class Case:
 
 
 def cases_for(problem: Problem) -> list[Case]:
+    """Each shape's trials: the first on the problem's own inputs (``get_inputs`` exactly as
+    written, under the trial's seed), the rest on redraws rotated across the problem so that every
+    distribution occurs; the last shape gets extra trials for any the rotation did not reach."""
+    redraws = itertools.cycle(DISTRIBUTIONS)
+    plans = [[OWN] + [next(redraws) for _ in range(problem.trials - 1)] for _ in problem.shapes]
+    if plans:
+        plans[-1] += [d for d in DISTRIBUTIONS if not any(d in plan for plan in plans)]
     cases = []
-    for s_index, shape in enumerate(problem.shapes):
-        for trial in range(problem.trials):
+    for s_index, (shape, plan) in enumerate(zip(problem.shapes, plans)):
+        for trial, dist in enumerate(plan):
             cases.append(
                 Case(
                     shape=shape.name,
                     params=shape.params,
                     trial=trial,
                     seed=1000 * (s_index + 1) + trial,
-                    # rotated per shape, so that every distribution is drawn somewhere
-                    dist=DISTRIBUTIONS[(trial + s_index) % len(DISTRIBUTIONS)],
+                    dist=dist,
                     timed=shape.timed and trial == 0,
                     sentinel_pair=trial == 0,
                 )
@@ -91,7 +99,9 @@ def clone_value(x: Any) -> Any:
 def make_inputs(module: types.ModuleType, problem: Problem, case: Case, device: str) -> list[Any]:
     torch.manual_seed(case.seed)
     get_inputs = module.get_inputs
-    if takes_dist(get_inputs):
+    if case.dist == OWN:
+        inputs = list(get_inputs(**case.params))
+    elif takes_dist(get_inputs):
         inputs = list(get_inputs(**case.params, dist=case.dist))
     else:
         inputs = list(get_inputs(**case.params))
@@ -111,12 +121,6 @@ def sized_inputs(make: Callable[[str], list[Any]]) -> list[Any]:
             return list(make("meta"))
     except Exception:  # a recipe needing real data (sorting, unique, item()): draw it for real
         return list(make("cpu"))
-
-
-def input_elements(module: types.ModuleType, problem: Problem, case: Case) -> int:
-    """How many elements a case's tensor inputs hold."""
-    inputs = sized_inputs(lambda device: make_inputs(module, problem, case, device))
-    return sum(x.numel() for x in inputs if isinstance(x, torch.Tensor))
 
 
 DIGEST_SAMPLES = 1 << 20

@@ -173,6 +173,8 @@ class EvalResult(BaseModel):
     # known limits of the Triton interpreter this failing verdict touches (eval/interpreter_limits.py)
     interpreter_limits: list[str] = Field(default_factory=list)
     skipped_shapes: list[str] = Field(default_factory=list)  # too large to check on the interpreter
+    # how the problem was judged where that is not as its file says (check sizes, dropped redraws)
+    notes: list[str] = Field(default_factory=list)
     log_tail: str = ""
     versions: dict[str, str] = Field(default_factory=dict)
     timing_method: str = ""

@@ -20,8 +20,10 @@ LARGE_FRACTION = 0.10
 EPILOGUE_FRACTION = 0.25
 
 
-def violations(record: CallRecord, outputs: list[torch.Tensor], scale: int) -> list[str]:
-    """Reasons to reject one call; ``scale`` is the numel of the problem's largest tensor."""
+def violations(record: CallRecord, outputs: list[torch.Tensor], scale: int,
+               allowed: frozenset[str] = frozenset()) -> list[str]:
+    """Reasons to reject one call; ``scale`` is the numel of the problem's largest tensor;
+    ``allowed``: the operators the problem's ``ALLOW_TORCH_OPS`` lets a candidate compute with."""
     reasons: list[str] = []
     if record.launches == 0:
         reasons.append("launches no Triton kernel: the result must be computed by a @triton.jit kernel")
@@ -41,22 +43,23 @@ def violations(record: CallRecord, outputs: list[torch.Tensor], scale: int) -> l
     host = hostreads.violation(record, scale)
     if host:
         reasons.append(host)
-    reasons += _pytorch_compute(record, outputs, scale)
+    reasons += _pytorch_compute(record, outputs, scale, allowed)
     reasons += _output_origin(record, outputs)
     return reasons
 
 
-def _pytorch_compute(record: CallRecord, outputs: list[torch.Tensor], scale: int) -> list[str]:
+def _pytorch_compute(record: CallRecord, outputs: list[torch.Tensor], scale: int, allowed: frozenset[str]) -> list[str]:
     out_keys = {storage_key(o) for o in outputs}
     threshold = max(1, int(LARGE_FRACTION * scale))
-    for op in record.compute_ops:
+    ops = [op for op in record.compute_ops if op.name not in allowed]  # a hybrid's library GEMM: the problem's word
+    for op in ops:
         if op.largest_other >= threshold:
             return [f"computes with the PyTorch operator aten.{op.name} on {op.largest_other} elements "
                     f"(the problem's largest tensor has {scale}): compute must happen in Triton kernels"]
         if not op.produced_reads and op.writes & out_keys:
             return [f"modifies its output with the PyTorch operator aten.{op.name}, from data no Triton "
                     "kernel of this call made"]
-    finished = [op for op in record.compute_ops if op.produced_reads]
+    finished = [op for op in ops if op.produced_reads]
     read = sum(op.produced_reads for op in finished)
     received = record.received_source_elements()
     if read > EPILOGUE_FRACTION * received:

@@ -38,19 +38,28 @@ class Worker:
             self.compile_clock = candidate.CompileClock()
 
     # -- shared -----------------------------------------------------------------------------------
-    def _problem(self, path: str, trials: int) -> dict[str, Any]:
-        from kernelevolve.problem import import_problem_module, init_inputs, load_problem, reference_class
+    def _problem(self, req: dict[str, Any]) -> dict[str, Any]:
+        """The problem of a request, imported at its sizes, and its reference built (after seed 0)
+        with its parameters and buffers perturbed; kept for the requests that follow."""
+        from kernelevolve.problem import import_problem_module, init_inputs, load_problem, reference_class, with_sizes
 
-        problem = load_problem(path, trials)
+        problem = load_problem(req["problem"], req["trials"])
+        sizes = req.get("sizes") or {}
+        if sizes:
+            problem = with_sizes(problem, sizes, "")
         entry = self.problems.get(problem.hash)
         if entry is None:
-            module = import_problem_module(Path(path))
+            module = import_problem_module(Path(req["problem"]), sizes)
             import torch
+
+            from kernelevolve.eval.parameters import perturb_reference
 
             init = init_inputs(module)
             torch.manual_seed(0)
             model = reference_class(module)(*init).to(self.device)
-            entry = {"problem": problem, "module": module, "init": init, "model": model, "compiled": None}
+            perturbations = perturb_reference(model) if problem.perturb_parameters else []
+            entry = {"problem": problem, "module": module, "init": init, "model": model, "compiled": None,
+                     "perturbations": perturbations}
             self.problems[problem.hash] = entry
         return entry
 
@@ -64,20 +73,25 @@ class Worker:
         import torch
         from torch.utils.flop_counter import FlopCounterMode
 
-        from kernelevolve.eval.inputs import Case, clone_value, digest, input_elements, make_inputs
+        from kernelevolve.eval import problem_checks
+        from kernelevolve.eval.inputs import Case, clone_value, digest, make_inputs
         from kernelevolve.eval.outputs import OutputTypeError, reference_outputs
+        from kernelevolve.problem import OWN
 
-        entry = self._problem(req["problem"], req["trials"])
+        entry = self._problem(req)
+        module, problem = entry["module"], entry["problem"]
         out_dir = Path(req["out_dir"])
-        cases = []
+        cases: list[dict[str, Any]] = []
+        counted: dict[str, Any] = {}
+        own_finite: dict[str, bool] = {}  # shape -> whether the reference is finite on the problem's own inputs
         for raw in req["cases"]:
             case = Case(**raw)
-            if req.get("max_elements"):
-                elements = input_elements(entry["module"], entry["problem"], case)
-                if elements > req["max_elements"]:
-                    cases.append({"id": case.id, "skipped": True, "elements": elements})
-                    continue
-            inputs = make_inputs(entry["module"], entry["problem"], case, self.device)
+            skipped = req.get("max_elements") and problem_checks.oversized(module, problem, case, req["max_elements"],
+                                                                            counted)
+            if skipped:
+                cases.append(skipped)
+                continue
+            inputs = make_inputs(module, problem, case, self.device)
             counter = FlopCounterMode(display=False)  # for TFLOP/s, and to bound the float64 reference
             with torch.no_grad(), counter:
                 result = entry["model"](*[clone_value(x) for x in inputs])
@@ -85,7 +99,17 @@ class Worker:
             try:
                 structure, outputs = reference_outputs(result)
             except OutputTypeError as exc:  # the problem's fault: one line for the user, no traceback
-                return {"status": "unusable_output", "reason": f"{exc} (shape {case.shape})"}
+                return {"status": "problem_fault", "reason": f"{exc} (shape {case.shape})"}
+            if not any("digest" in c for c in cases):  # the first case judged: is the problem sound?
+                fault = (problem_checks.unseeded_inputs(module, problem, case, inputs, self.device)
+                         or problem_checks.random_reference(entry["model"], problem, case, inputs, outputs))
+                if fault:
+                    return {"status": "problem_fault", "reason": fault}
+            if case.dist == OWN:
+                own_finite[case.shape] = problem_checks.finite(outputs)
+            elif own_finite.get(case.shape) and not problem_checks.finite(outputs):
+                cases.append({"id": case.id, "dropped": case.dist})
+                continue
             self._save(outputs, out_dir / f"{case.id}.pt")
             tensors = [x for x in inputs + outputs if isinstance(x, torch.Tensor)]
             meta = {
@@ -145,7 +169,7 @@ class Worker:
     def evaluate(self, req: dict[str, Any]) -> dict[str, Any]:
         from kernelevolve.eval.candidate import run_candidate
 
-        entry = self._problem(req["problem"], req["trials"])
+        entry = self._problem(req)
         os.chdir(req["scratch"])
         before = own_processes()
         try:

@@ -146,6 +146,7 @@ def _render_messages(
         "shapes": ctx.problem.shapes,
         "tolerances": tolerance_rows(ctx.problem),
         "allow_tf32": ctx.problem.allow_tf32,
+        "allow_torch_ops": [f"`aten.{name}`" for name in ctx.problem.allow_torch_ops],
         "parent_id": parent.id if parent is not None else None,
         "parent_source": parent.source if parent is not None and parent.source.strip() else None,
         "diagnosis": diagnosis.render(),

@@ -652,9 +652,13 @@ def bench(
             ReportError) as exc:
         fail(str(exc))
     result = suite_bench.report(rows, target, command, steps, planned)
-    for path in suite_bench.save(result, out_dir, stem):
+    _show_bench(suite_bench.save(result, out_dir, stem), suite_bench.markdown(result))
+
+
+def _show_bench(paths: list[Path], table: str) -> None:
+    for path in paths:
         out.print(f"wrote {escape(str(path))}")
-    out.print(suite_bench.markdown(result), markup=False, highlight=False)
+    out.print(table, markup=False, highlight=False)
 
 
 def _bench_drafted(suite: Path, platform: str, steps: int, llm: list[str], store: Optional[str],
@@ -686,9 +690,7 @@ def _bench_drafted(suite: Path, platform: str, steps: int, llm: list[str], store
     except (suite_bench.BenchError, PlatformError, ProblemError, LLMError, StoreError, SearchError) as exc:
         fail(str(exc))
     result = suite_bench.drafted_report(rows, target, command, steps, planned)
-    for path in suite_bench.save_drafted(result, out_dir, stem):
-        out.print(f"wrote {escape(str(path))}")
-    out.print(suite_bench.drafted_markdown(result), markup=False, highlight=False)
+    _show_bench(suite_bench.save_drafted(result, out_dir, stem), suite_bench.drafted_markdown(result))
 
 
 @app.command()

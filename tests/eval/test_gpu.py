@@ -177,3 +177,17 @@ def test_timing_stops_early_against_a_much_faster_incumbent(cuda_harness):
     assert [t.shape for t in result.timings] == shapes[:1]
     assert result.score < incumbent.score
     assert "timing stopped after shape" in result.reason
+
+
+def test_a_hybrid_candidate_keeps_its_library_gemm_and_is_timed(cuda_harness):
+    files = HERE / "kernelbench"
+    result = cuda_harness.evaluate(load_problem(files / "linear_relu_hybrid.py"), (files / "hybrid_kernel.py").read_text())
+    assert result.status.value == "ok", result.reason
+    assert result.timings and result.notes == []  # the file's own sizes: nothing shrunk on a GPU
+
+
+def test_a_random_reference_is_the_problems_fault_on_gpu(cuda_harness):
+    from kernelevolve.eval.harness import HarnessError
+
+    with pytest.raises(HarnessError, match="the reference is random"):
+        cuda_harness.reference_set(load_problem(HERE / "kernelbench" / "linear_dropout.py"))

@@ -78,7 +78,8 @@ def test_a_full_size_file_is_judged_at_check_sizes_that_it_reports(interpreter_h
 
 
 def test_a_candidate_ignoring_layernorm_weight_and_bias_fails_on_perturbed_parameters(interpreter_harness, test_limit):
-    result = interpreter_harness.evaluate(problem("layernorm"), kernel("layernorm_no_affine"))
+    ignores_them = kernel("layernorm_kernel").replace("AFFINE=True", "AFFINE=False")
+    result = interpreter_harness.evaluate(problem("layernorm"), ignores_them)
     assert result.status is Status.mismatch
 
 

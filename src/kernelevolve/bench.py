@@ -356,14 +356,20 @@ def run_drafted(
     suite: Path, platform: Platform, store: Store, steps: int, llm: list[str],
     progress: Callable[[str], None] = lambda line: None, timeout: float = 600.0, only: list[str] | None = None,
     measured: Callable[[list[DraftedBench]], None] = lambda rows: None, search_seconds: float | None = None,
-    sandbox: str = "best-effort",
+    sandbox: str = "best-effort", policy: str = "greedy", command: str = "", workers: int | None = None,
 ) -> list[DraftedBench]:
     """Search each problem of ``suite`` from nothing for ``steps`` steps with the LLM drafting; a
     problem at fault (a random reference, a file that cannot be judged here) is a row saying why."""
     problems = drafted_problems(suite, steps, llm, only)
+    search_config = OptimizeConfig(problem=problems[0], llm=llm, steps=steps, sandbox=sandbox, policy=policy,
+                                   platform=platform.name, max_seconds=search_seconds, timeout=timeout,
+                                   command=command, workers=workers)
     rows: list[DraftedBench] = []
     started = time.monotonic()
-    with Harness(platform, timeout_s=timeout, sandbox=sandbox, hidden=store.directories()) as harness:
+    gpus = gpus_here() if platform.timed else []
+    workers = workers or default_workers(len(gpus), os.cpu_count() or 1)
+    with Harness(platform, workers=workers, timeout_s=timeout, sandbox=sandbox, hidden=store.directories(),
+                 gpus=gpus) as harness:
         for i, path in enumerate(problems, 1):
             problem = load_problem(path, timeout_s=timeout)
             progress(f"[{i}/{len(problems)}, {time.monotonic() - started:.0f} s] {problem.name}: search, {steps} steps")
@@ -373,20 +379,14 @@ def run_drafted(
                 rows.append(DraftedBench(problem.name, str(path), None, 0, 0.0, f"not judged: {exc}"))
                 measured(rows)
                 continue
-            config = OptimizeConfig(problem=path, llm=llm, steps=steps, sandbox=sandbox, run=f"bench-{problem.name}",
-                                    platform=platform.name)
-            operator, search = build_operator(config)
-            run = store.ensure_run(config.run_name(problem.name), str(path), problem.hash, platform.name,
-                                   config.recorded())
-            controller = Controller(store, harness, problem, operator, make_policy("greedy"),
-                                    Termination(max_steps=steps, max_seconds=search_seconds),
-                                    on_progress=_step_lines(problem.name, progress))
-            outcome = controller.run(run, steps, [])
+            config = search_config.model_copy(update={"problem": path, "run": f"bench-{problem.name}"})
+            prepared = assemble(config, problem, harness, store)
+            outcome = execute(prepared, on_progress=_step_lines(problem.name, progress))
             best = EvalResult.model_validate(store.read_result(outcome.best)) if outcome.best is not None else None
-            nodes = store.nodes(run.id)
+            nodes = store.nodes(outcome.run.id)
             rows.append(DraftedBench(problem.name, str(path), best, len(nodes), _cost(n.metrics for n in nodes),
-                                     f"{search}; {outcome.nodes} nodes in run {run.name}, stopped by "
-                                     f"{outcome.stop_reason}"))
+                                     f"{prepared.operator_note}; {outcome.nodes} nodes in run {outcome.run.name}, "
+                                     f"stopped by {outcome.stop_reason}"))
             measured(rows)
     return rows
 

@@ -628,8 +628,8 @@ def bench(
 
     command = command_line()
     if suite.is_dir() and not suite_bench.has_samples(suite, samples):
-        _bench_drafted(suite, platform, steps, llm, store, objects, out_dir, timeout, only, search_seconds, sandbox,
-                       command)
+        _bench_drafted(suite, platform, steps, llm, store, objects, out_dir, only, command, timeout=timeout,
+                       search_seconds=search_seconds, sandbox=sandbox, policy=policy, workers=workers)
         return
     try:
         target = detect(platform)
@@ -661,10 +661,12 @@ def _show_bench(paths: list[Path], table: str) -> None:
     out.print(table, markup=False, highlight=False)
 
 
-def _bench_drafted(suite: Path, platform: str, steps: int, llm: list[str], store: Optional[str],
-                   objects: Optional[Path], out_dir: Path, timeout: float, only: list[str],
-                   search_seconds: Optional[float], sandbox: str, command: str) -> None:
-    """``bench`` over a directory without sample kernels (a KernelBench level): the LLM drafts each."""
+def _bench_drafted(suite: Path, platform: str, steps: int, llm: list[str], store: str | None,
+                   objects: Path | None, out_dir: Path, only: list[str], command: str, **search) -> None:
+    """``bench`` over a directory without sample kernels (a KernelBench level): the LLM drafts each;
+    ``search``: run_drafted's search settings (timeout, search_seconds, sandbox, policy, workers)."""
+    from pydantic import ValidationError
+
     from kernelevolve import bench as suite_bench
     from kernelevolve.llm import LLMError, resolve_specs
     from kernelevolve.platform import PlatformError, detect
@@ -685,8 +687,9 @@ def _bench_drafted(suite: Path, platform: str, steps: int, llm: list[str], store
 
         with _open(store, objects) as st:
             rows = suite_bench.run_drafted(suite, target, st, steps, specs, progress=lambda line: err.print(escape(line)),
-                                           timeout=timeout, only=only, measured=measured,
-                                           search_seconds=search_seconds, sandbox=sandbox)
+                                           only=only, measured=measured, command=command, **search)
+    except ValidationError as exc:
+        fail(_invalid_options(exc))
     except (suite_bench.BenchError, PlatformError, ProblemError, LLMError, StoreError, SearchError) as exc:
         fail(str(exc))
     result = suite_bench.drafted_report(rows, target, command, steps, planned)

@@ -387,8 +387,8 @@ def optimize(
             judged = prepared.evaluator.judged(prepared.problem)
             if judged.sizes_note:
                 err.print(escape(judged.sizes_note))
+            prepared.evaluator.reference_set(judged)  # before a candidate worker starts
             err.print(f"sandbox: {escape(prepared.evaluator.sandbox(prepared.problem))}")
-            prepared.evaluator.reference_set(judged)
         except HarnessError as exc:
             prepared.close()
             fail(str(exc), "the problem's reference could not be judged; check the problem file with its own inputs")

@@ -47,10 +47,10 @@ def _is_check_shape(problem: Problem, name: str) -> bool:
     return any(s.name == name and not s.timed for s in problem.shapes)
 
 
-def unseeded_inputs(module: types.ModuleType, problem: Problem, case: Case, inputs: list[Any],
-                    device: str) -> str | None:
-    """Why ``get_inputs`` is the problem's fault when a second draw under the case's seed differs."""
-    if digest(make_inputs(module, problem, case, device)) == digest(inputs):
+def unseeded_inputs(module: types.ModuleType, problem: Problem, case: Case, inputs: list[Any]) -> str | None:
+    """Why ``get_inputs`` is the problem's fault when a second draw under the case's seed differs
+    (drawn again on the CPU: the same values, and no second copy on the device)."""
+    if digest(make_inputs(module, problem, case, "cpu")) == digest(inputs):
         return None
     return (f"get_inputs() is not deterministic under a fixed seed: two calls after torch.manual_seed({case.seed}) "
             f"made different inputs for shape {case.shape}, so the candidate's worker cannot make the reference's "

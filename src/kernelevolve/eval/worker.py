@@ -102,7 +102,7 @@ class Worker:
             except OutputTypeError as exc:  # the problem's fault: one line for the user, no traceback
                 return {"status": "problem_fault", "reason": f"{exc} (shape {case.shape})"}
             if not sound:
-                fault = (problem_checks.unseeded_inputs(module, problem, case, inputs, self.device)
+                fault = (problem_checks.unseeded_inputs(module, problem, case, inputs)
                          or problem_checks.random_reference(entry["model"], problem, case, inputs, outputs))
                 if fault:
                     return {"status": "problem_fault", "reason": fault}

@@ -459,11 +459,10 @@ def _value_facts(values: list[Any], own_floats: bool) -> str:
     if not values or not all(isinstance(v, torch.Tensor) for v in values):
         return ""
     first = values[0]
-    if first.is_floating_point() and not own_floats:
-        return ("floating: the harness redraws it each trial (normal, uniform on [-1, 1), heavy-tailed, "
-                "large), same shape and dtype")
+    redrawn = ("; as get_inputs draws it in each shape's first trial, and redrawn by the harness in the others "
+               "(normal, uniform on [-1, 1), heavy-tailed, large), same shape and dtype")
     if first.is_complex() or any(v.numel() == 0 for v in values):
-        return ""
+        return redrawn[2:] if first.is_floating_point() and not own_floats else ""
     if first.dtype == torch.bool:
         return f"booleans, {sum(v.float().mean().item() for v in values) / len(values):.0%} True"
     low, high = min(v.min().item() for v in values), max(v.max().item() for v in values)
@@ -477,4 +476,4 @@ def _value_facts(values: list[Any], own_floats: bool) -> str:
         facts.append("probabilities: each row (last dimension) sums to 1")
     if own_floats and len(values) > 1:
         facts.append(f"over the distributions {', '.join(DISTRIBUTIONS)}")
-    return ", ".join(facts)
+    return ", ".join(facts) + (redrawn if first.is_floating_point() and not own_floats else "")

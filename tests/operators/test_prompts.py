@@ -207,7 +207,8 @@ def test_the_prompt_shows_the_reference_wherever_it_is_defined(layout, tmp_path,
     assert f"constructor `{INIT_SIGNATURE}`, built as `Model(64, 0.25)` from `get_init_inputs()` (hidden=64, alpha=0.25)" in prompt
     assert f"whose constructor is `{INIT_SIGNATURE}`" in prompt and "whose forward is `def forward(self, x, idx)`" in prompt
     assert "its inputs, for shape `rows4096` (values as seed 0 draws them for shape `rows4096`)" in prompt
-    assert "  - `x`: float32 [4096, 64]; floating: the harness redraws it each trial" in prompt
+    assert re.search(r"  - `x`: float32 \[4096, 64\]; values in \[-[\d.]+, [\d.]+\]; as get_inputs draws it in each "
+                     r"shape's first trial, and redrawn by the harness in the others", prompt)
     assert "  - `idx`: int64 [4096]; integers in [1, 4095], sorted along the last dimension" in prompt
     assert "Not shown in full" not in prompt
 

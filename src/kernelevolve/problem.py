@@ -19,7 +19,8 @@ Optional module-level names (documented in docs/problems.md):
                   both models' floating parameters and buffers get the same perturbation).
 ``get_inputs(..., dist=...)``  a problem whose floating inputs carry structure (sorted borders,
                   probabilities) takes a ``dist`` keyword and draws its own floats from that
-                  distribution; otherwise the harness redraws every floating input itself.
+                  distribution; otherwise the harness redraws every floating input itself (except
+                  in each shape's first trial, which runs get_inputs exactly as written).
 """
 
 from __future__ import annotations

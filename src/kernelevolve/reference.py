@@ -71,6 +71,7 @@ class ReferenceFacts:
     values_shape: str | None  # the (small) shape the value facts were computed on
     inputs: list[InputFact]
     notes: list[str] = field(default_factory=list)  # what could not be shown, or was cut
+    aten_ops: list[str] = field(default_factory=list)  # the ATen operators forward dispatches, in order
 
 
 # One entry per problem file content: every expansion of a run asks again, and the import and the
@@ -96,13 +97,57 @@ def _describe(path: Path, shapes: list[Shape]) -> ReferenceFacts:
     init_arguments, init_bound = _init_call(module, cls, init_sig, notes)
     forward_names = _parameter_names(cls.forward)
     shape_name, values_shape, inputs = _input_facts(module, shapes, forward_names, notes)
+    small = min(shapes, key=lambda s: sum(v for v in s.params.values() if isinstance(v, int)))
+    aten_ops = traced_operators(module, cls, shapes[0], "meta") or traced_operators(module, cls, small, "cpu")
     return ReferenceFacts(
         bound_name=bound, qualname=f"{cls.__module__}.{cls.__qualname__}" if not inline else bound,
         defined_inline=inline, code=_within_budget(pieces, notes), model_source=model_source, init_signature=init_sig,
         forward_signature=_method_signature(cls, "forward"), init_arguments=init_arguments,
         init_bound=init_bound, init_count=_init_count(module), shape_name=shape_name,
-        values_shape=values_shape, inputs=inputs, notes=notes,
+        values_shape=values_shape, inputs=inputs, notes=notes, aten_ops=aten_ops,
     )
+
+
+# -- the operators the reference calls -------------------------------------------------------------
+
+# Dispatches that move or view data without computing: they say nothing about what the kernel does.
+PLUMBING_OPS = frozenset({
+    "view", "reshape", "_unsafe_view", "t", "transpose", "permute", "expand", "contiguous", "clone",
+    "copy_", "detach", "alias", "empty", "empty_like", "empty_strided", "zeros", "zeros_like", "ones",
+    "ones_like", "full", "fill_", "lift_fresh", "as_strided", "_to_copy", "to", "unsqueeze", "squeeze",
+    "select", "slice", "split", "split_with_sizes", "unbind"
+})
+
+
+def traced_operators(module: types.ModuleType, cls: type, shape: Shape, device: str) -> list[str]:
+    """The ATen operators the reference's forward dispatches for ``shape`` (``addmm``, ``gelu`` …),
+    in order of first call, traced with a TorchDispatchMode on ``device``: on meta it costs no
+    memory nor time, but a reference with data-dependent shapes (``.item()``, ``nonzero``) runs
+    only on real inputs (the smallest shape's, on the CPU). Empty where it does not run."""
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Recorder(TorchDispatchMode):
+        def __init__(self) -> None:
+            super().__init__()
+            self.ops: list[str] = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+            self.ops.append(func.overloadpacket.__name__)
+            return func(*args, **(kwargs or {}))
+
+    try:
+        inputs = _draws(module, shape, device, takes_dist(module.get_inputs))[0]
+        if device != "meta" and _elements(inputs) > VALUE_ELEMENTS:
+            return []
+        with torch.random.fork_rng(devices=[]), torch.device(device):
+            model = cls(*init_inputs(module))
+        recorder = Recorder()
+        with torch.no_grad(), recorder:
+            model(*inputs)
+    except Exception:  # the user's code, on a device it may not support: retrieval does without
+        return []
+    return list(dict.fromkeys(op for op in recorder.ops if op not in PLUMBING_OPS))
 
 
 # -- the code the reference reaches ---------------------------------------------------------------

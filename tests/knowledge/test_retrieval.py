@@ -178,3 +178,39 @@ def test_build_query_output_retrieves_relevant_guidance(kb):
 def test_build_query_rejects_unknown_platform():
     with pytest.raises(ValueError):
         build_query([], [], "auto")
+
+
+MATMUL_BY_OPERATOR = '''
+import torch
+import torch.nn as nn
+
+
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(256, 512))
+
+    def forward(self, x):
+        return (x @ self.w).relu()  # no torch.* call names the matmul: only the trace sees it
+
+
+SHAPES = {"m1024": {"m": 1024}}
+
+
+def get_inputs(m=1024):
+    return [torch.randn(m, 256)]
+'''
+
+
+def test_the_problem_query_reads_the_aten_operators_the_reference_dispatches(kb, tmp_path):
+    from kernelevolve.operators.universal import problem_query, reference_operators
+    from kernelevolve.problem import load_problem
+    from kernelevolve.reference import describe_reference
+
+    (tmp_path / "proj.py").write_text(MATMUL_BY_OPERATOR)
+    problem = load_problem(tmp_path / "proj.py")
+    facts = describe_reference(problem)
+    assert not any("matmul" in op or "mm" in op for op in reference_operators(facts.model_source))
+    assert facts.aten_ops == ["mm", "relu"]
+    top = paths(kb.search(problem_query(problem, facts.aten_ops, "cuda"), "cuda", k=5))
+    assert "samples/matmul.py" in top or "guidance/matmul.md" in top

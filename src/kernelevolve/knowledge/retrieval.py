@@ -46,6 +46,18 @@ STATUS_TERMS = {
     "crash": "crash illegal memory access out of bounds",
     "rejected": "rejected constraints anti cheat rules",
 }
+# What an ATen operator (as a reference's trace names it) reads as in the knowledge base's words.
+ATEN_TERMS = {
+    "addmm": "matmul gemm linear", "mm": "matmul gemm", "bmm": "matmul batched gemm", "matmul": "matmul gemm",
+    "baddbmm": "matmul batched", "_softmax": "softmax reduction", "_log_softmax": "softmax reduction",
+    "native_layer_norm": "layernorm normalization reduction", "convolution": "conv convolution",
+    "cumsum": "scan cumsum prefix sum", "searchsorted": "searchsorted binary search bucketize",
+    "sum": "reduction sum", "mean": "reduction mean", "amax": "reduction max", "max": "reduction max",
+    "rsqrt": "rsqrt normalization", "index_select": "gather index jagged", "index": "gather index",
+    "gather": "gather index", "scatter_add": "scatter", "repeat_interleave": "jagged offsets lengths",
+    "embedding": "embedding gather", "gelu": "gelu activation elementwise", "relu": "activation elementwise",
+    "sigmoid": "activation elementwise", "tanh": "activation elementwise",
+}
 PLATFORM_TERMS = {
     "cuda": "nvidia gpu",
     "rocm": "amd gpu",
@@ -131,7 +143,8 @@ def build_query(diagnosis_terms: list[str], operators: list[str], platform: str)
         words += _words(term)
         words += STATUS_TERMS.get(term.strip().lower(), "").split()
     for op in operators:
-        words += _words(re.sub(r"^(torch\.nn\.functional|torch\.nn|torch|aten|F)\.", "", op.strip()))
+        name = re.sub(r"^(torch\.nn\.functional|torch\.nn|torch|aten|F)\.", "", op.strip())
+        words += _words(name) + ATEN_TERMS.get(name, "").split()
     words += PLATFORM_TERMS[_platform(platform)].split()
     return " ".join(dict.fromkeys(w for w in words if w))
 

@@ -19,6 +19,7 @@ from kernelevolve.operators.prompts import (
     render_prompt_markdown,
 )
 from kernelevolve.operators.reply import parse_reply, stored_reply
+from kernelevolve.problem import Problem
 from kernelevolve.reference import describe_reference
 
 # Module prefixes under which the reference's calls name PyTorch operators.
@@ -42,7 +43,7 @@ class UniversalOperator:
         llm: CompletionSource,
         knowledge: KnowledgeBase,
         knowledge_k: int = 3,
-        problem_k: int = 3,
+        problem_k: int = 5,
     ) -> None:
         self.llm = llm
         self.knowledge = knowledge
@@ -50,14 +51,16 @@ class UniversalOperator:
         self.problem_k = problem_k
 
     def problem_documents(self, ctx: ExpansionContext, operators: list[str]) -> list[Document]:
-        """What the knowledge base holds for the problem itself (its operators, its name, the
-        platform): the same at every step of a run, so it sits in the prompt's cached part."""
-        query = build_query(_words_of(ctx.problem.name), operators, ctx.platform)
-        return self.knowledge.search(query, ctx.platform, k=self.problem_k)
+        """What the knowledge base holds for the problem itself (its name, its shapes' parameters,
+        the operators its reference calls and dispatches, the platform): the same at every step of
+        a run, so it sits in the prompt's cached part."""
+        return self.knowledge.search(problem_query(ctx.problem, operators, ctx.platform), ctx.platform,
+                                     k=self.problem_k)
 
     def propose(self, ctx: ExpansionContext) -> Proposal:
         diagnosis = diagnose(ctx)
-        operators = reference_operators(describe_reference(ctx.problem).model_source)
+        facts = describe_reference(ctx.problem)
+        operators = list(dict.fromkeys([*reference_operators(facts.model_source), *facts.aten_ops]))
         problem_docs = self.problem_documents(ctx, operators)
         query = build_query(diagnosis.query_terms(), operators, ctx.platform)
         # Asked for more than shown: those the problem's part already holds are left out.
@@ -113,6 +116,9 @@ def reference_operators(model_source: str) -> list[str]:
     return list(dict.fromkeys(n for n in names if n.rpartition(".")[0] in TORCH_NAMESPACES))
 
 
-def _words_of(name: str) -> list[str]:
-    """A problem name's words: ``gemm_gelu`` searches for gemm and gelu."""
-    return [w for w in re.split(r"[\W_]+", name) if w]
+def problem_query(problem: Problem, operators: list[str], platform: str) -> str:
+    """Search words for a problem: its name's (``gemm_gelu``: gemm, gelu), its shapes' parameter
+    names (``offsets``, ``seq_len``), the operators it calls and the platform's."""
+    words = [w for w in re.split(r"[\W_]+", problem.name) if w]
+    words += list(dict.fromkeys(name for shape in problem.shapes for name in shape.params))
+    return build_query(words, operators, platform)

@@ -16,7 +16,9 @@ from kernelevolve.eval.result import (
 )
 from kernelevolve.graph import Graph, NodeView
 from kernelevolve.operators.base import ExpansionContext
-from kernelevolve.operators.context import CHANGE_TAG, MAX_LINEAGE, Diagnosis, diagnose
+from dataclasses import replace
+
+from kernelevolve.operators.context import CHANGE_TAG, MAX_LINEAGE, Diagnosis, diagnose, inspirations
 from kernelevolve.problem import DEFAULT_TOLERANCES, Problem, Shape
 
 PROBLEM = Problem(
@@ -388,3 +390,28 @@ def test_query_terms_lead_with_the_status_and_the_decisive_error():
 def test_query_terms_of_a_fast_kernel_follow_its_bottleneck():
     terms = diagnosis_of(ok_result(timing())).query_terms()
     assert terms[0] == "performance" and any("memory bandwidth" in t for t in terms)
+
+
+# --- inspirations ---------------------------------------------------------------------------------
+
+
+def scored(node_id: int, score: float, parent: int | None, change: str = "") -> NodeView:
+    return replace(node(node_id, ok_result(speedup=score), parent, change), score=score)
+
+
+def test_inspirations_are_the_best_correct_kernel_of_each_other_branch():
+    broken = node(8, TIMEOUT, parent=3)
+    graph = Graph([scored(1, 1.0, None), scored(2, 1.5, 1), scored(3, 2.0, 1, "tiles of 128"), scored(4, 1.8, 2),
+                   scored(6, 1.2, 1), scored(7, 2.5, 3, "two stages"), broken])
+    shown = inspirations(graph, graph.nodes[4])
+    assert [i.node_id for i in shown] == [7, 6]  # branch 3 by its best (7), then branch 6; never 1, 2 or 4
+    assert shown[0].change == "two stages" and shown[0].source == "# kernel 7\n"
+    assert [i.node_id for i in inspirations(graph, graph.nodes[4], k=1)] == [7]
+
+
+def test_inspirations_keep_to_their_size_budget_and_reach_the_prompt():
+    big = replace(scored(3, 3.0, 1), source="x = 1\n" * 2_000)
+    graph = Graph([scored(1, 1.0, None), scored(2, 1.5, 1), big, scored(6, 1.2, 1)])
+    assert [i.node_id for i in inspirations(graph, graph.nodes[2])] == [6]  # node 3 is over the budget
+    d = diagnose(ExpansionContext(PROBLEM, graph.nodes[2], graph, "cuda", random.Random(0)))
+    assert [i.node_id for i in d.inspirations] == [6]

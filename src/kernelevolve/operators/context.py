@@ -1,6 +1,7 @@
 """Context memory: the parent node's evaluation read as a ``Diagnosis`` (the decisive error lines,
 where the output left the reference, timings against the roofline), the lineage that led to it and
-the failed attempts beside it, so that the universal operator neither guesses nor repeats a mistake.
+the failed attempts beside it, so that the universal operator neither guesses nor repeats a mistake;
+and, as OpenEvolve's prompts do, a few strong correct kernels of other branches (inspirations).
 
 Each node's one-line summary of what it changed is read from ``tags[CHANGE_TAG]``: the controller
 stores ``Proposal.reason`` there when it records the node.
@@ -29,6 +30,8 @@ CHANGE_TAG = "change"  # node tag holding the Proposal.reason that produced the 
 LAUNCH_BOUND_MS = 0.010  # under ~10 µs a call is dominated by launch overhead, not by the kernel
 MAX_LINEAGE = 8  # steps of the root→parent history shown (the most recent ones)
 MAX_FAILED_SIBLINGS = 5
+MAX_INSPIRATIONS = 2  # correct kernels of other branches shown beside the lineage
+INSPIRATION_CHARS = 4_000  # their sources, all together (a larger one is passed over)
 MAX_REASON_LINES = 14
 MAX_LOG_LINES = 8
 MAX_KERNEL_FRAMES = 3  # the candidate's innermost traceback frames
@@ -163,6 +166,17 @@ class FailedAttempt:
 
 
 @dataclass(frozen=True)
+class Inspiration:
+    """The best correct kernel of another branch of the search: a different idea that works."""
+
+    node_id: int
+    operator: str
+    score: float
+    change: str
+    source: str
+
+
+@dataclass(frozen=True)
 class Diagnosis:
     """What happened to the parent node, in the terms the next kernel needs."""
 
@@ -176,6 +190,7 @@ class Diagnosis:
     lineage: tuple[Step, ...] = ()
     lineage_omitted: int = 0  # earlier steps left out of ``lineage``
     failed_siblings: tuple[FailedAttempt, ...] = ()
+    inspirations: tuple[Inspiration, ...] = ()
 
     def aim(self) -> str:
         """One line: what the next kernel sets out to do."""
@@ -227,11 +242,13 @@ class Diagnosis:
 def diagnose(ctx: ExpansionContext) -> Diagnosis:
     """The diagnosis of ``ctx.parent`` (a draft's when there is none), with its history."""
     failed = failed_siblings(ctx.graph, ctx.parent)
+    others = inspirations(ctx.graph, ctx.parent)
     if ctx.parent is None:
-        return Diagnosis(status=None, failed_siblings=failed)
+        return Diagnosis(status=None, failed_siblings=failed, inspirations=others)
     lineage = lineage_steps(ctx.graph, ctx.parent)
     shown = lineage[-MAX_LINEAGE:]
-    history = {"lineage": tuple(shown), "lineage_omitted": len(lineage) - len(shown), "failed_siblings": failed}
+    history = {"lineage": tuple(shown), "lineage_omitted": len(lineage) - len(shown), "failed_siblings": failed,
+               "inspirations": others}
     if ctx.parent.status not in VERDICT_VALUES:  # no_candidate: recorded without an evaluation
         return Diagnosis(status=ctx.parent.status, reason=str(ctx.parent.result.get("reason", "")), **history)
     result = node_result(ctx.parent)
@@ -371,6 +388,35 @@ def failed_siblings(graph: Graph, parent: NodeView | None) -> tuple[FailedAttemp
         )
         for c in buggy
     )
+
+
+def inspirations(graph: Graph, parent: NodeView | None, k: int = MAX_INSPIRATIONS,
+                 budget: int = INSPIRATION_CHARS) -> tuple[Inspiration, ...]:
+    """The best correct kernel of each branch other than the parent's own (its lineage and what
+    grew from it), strongest branches first, ties to the oldest; at most ``k``, their sources
+    within ``budget`` characters together. A branch is what grew from one node off the parent's
+    lineage, so two inspirations never come from the same line of work."""
+    own = {n.id for n in graph.lineage(parent.id)} | {n.id for n in graph.subtree(parent.id)} if parent else set()
+    best_of_branch: dict[int, NodeView] = {}
+    for node in graph.nodes.values():
+        if node.is_buggy or node.id in own or not node.source.strip():
+            continue
+        if parent is not None and node.source_hash == parent.source_hash:
+            continue
+        head = next(a for a in graph.lineage(node.id) if a.id not in own)
+        held = best_of_branch.get(head.id)
+        if held is None or (node.score, -node.id) > (held.score, -held.id):
+            best_of_branch[head.id] = node
+    chosen: list[Inspiration] = []
+    left = budget
+    for node in sorted(best_of_branch.values(), key=lambda n: (-n.score, n.id)):
+        if len(chosen) == k:
+            break
+        if len(node.source) <= left:
+            chosen.append(Inspiration(node.id, node.operator, node.score,
+                                      _one_line(str(node.tags.get(CHANGE_TAG, ""))), node.source))
+            left -= len(node.source)
+    return tuple(chosen)
 
 
 def _shape_params(ctx: ExpansionContext) -> dict[str, str]:

@@ -150,6 +150,7 @@ def _render_messages(
         "parent_id": parent.id if parent is not None else None,
         "parent_source": parent.source if parent is not None and parent.source.strip() else None,
         "diagnosis": diagnosis.render(),
+        "inspirations": diagnosis.inspirations,
         "knowledge": excerpts(retrieved, knowledge_chars),
         "problem_knowledge": excerpts(for_problem, problem_knowledge_chars),
         "constraints": excerpts(constraints_docs, constraints_chars),

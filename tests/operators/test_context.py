@@ -4,6 +4,7 @@ siblings it carries, the words it gives retrieval and the markdown it renders.""
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from pathlib import Path
 
 from kernelevolve.eval.result import (
@@ -16,9 +17,13 @@ from kernelevolve.eval.result import (
 )
 from kernelevolve.graph import Graph, NodeView
 from kernelevolve.operators.base import ExpansionContext
-from dataclasses import replace
-
-from kernelevolve.operators.context import CHANGE_TAG, MAX_LINEAGE, Diagnosis, diagnose, inspirations
+from kernelevolve.operators.context import (
+    CHANGE_TAG,
+    MAX_LINEAGE,
+    Diagnosis,
+    diagnose,
+    inspirations,
+)
 from kernelevolve.problem import DEFAULT_TOLERANCES, Problem, Shape
 
 PROBLEM = Problem(

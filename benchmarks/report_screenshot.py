@@ -55,8 +55,10 @@ def main() -> None:
         # Paths relative to the repository, so the command the report shows reads as a user's.
         shutil.copytree(EXAMPLE, work / "examples" / "softmax")
         llm = [flag for spec in args.llm for flag in ("--llm", spec)]
+        # The interpreter times nothing: without --search-untimed the run would stop at its first correct kernel.
+        untimed = ["--search-untimed"] if args.platform == "interpreter" else []
         kernelevolve("optimize", "examples/softmax/problem.py", "--seed", "examples/softmax/kernel.py",
-                     "--steps", str(args.steps), "--platform", args.platform, "--run", RUN, *llm, cwd=work)
+                     "--steps", str(args.steps), "--platform", args.platform, "--run", RUN, *untimed, *llm, cwd=work)
         kernelevolve("report", RUN, "--out", "reports", cwd=work)
         page = work / "reports" / f"{RUN}.html"
         args.out.parent.mkdir(parents=True, exist_ok=True)

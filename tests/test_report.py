@@ -18,7 +18,8 @@ from typer.testing import CliRunner
 
 from kernelevolve.cli import app
 from kernelevolve.config import OptimizeConfig
-from kernelevolve.eval.result import EvalResult, ShapeTiming, Status
+from kernelevolve.eval.result import EvalResult, ShapeTiming, Status, TimingStop
+from kernelevolve.graph import source_hash
 from kernelevolve.problem import load_problem
 from kernelevolve.report import render
 from kernelevolve.report.facts import gather
@@ -57,7 +58,7 @@ def made_run(tmp_path_factory, interpreter_harness):
         env.setenv("OPENAI_API_KEY", "sk-loopback")
         env.setenv("KERNELEVOLVE_LLM_PRICES", json.dumps({"test-model": {"input": 2.0, "output": 8.0}}))
         config = OptimizeConfig(problem=PROBLEM, seeds=[SEED], llm=["openai:test-model"], steps=4, llm_fraction=0.6,
-                                platform="interpreter", store=url, run="page", command=COMMAND)
+                                platform="interpreter", search_untimed=True, store=url, run="page", command=COMMAND)
         with open_store(url) as store:
             execute(assemble(config, load_problem(PROBLEM), interpreter_harness, store))
     made = CliRunner().invoke(app, ["report", "page", "--store", url, "--out", str(where / "reports")])
@@ -116,16 +117,16 @@ def test_timed_shapes_show_speedups_bandwidth_and_the_faster_variant(tmp_path):
     with open_store(f"sqlite:///{tmp_path / 'gpu.db'}") as store:
         run = store.ensure_run("timed", str(PROBLEM), "0" * 64, "cuda", {"steps": 4})
         assert "The run has no nodes yet" in render(gather(store, run))
-        ids = store.reserve_node_ids(3)
+        ids = store.reserve_node_ids(4)
 
-        def result(a_ms: float, b_ms: float) -> dict:
+        def result(a_ms: float, b_ms: float, **more) -> dict:
             timings = [ShapeTiming(shape="a", candidate_ms=a_ms, eager_ms=2.0, compile_ms=1.0, speedup=1.0 / a_ms,
                                    speedup_eager=2.0 / a_ms, extra_baselines_ms={"cublas": 0.8}, gbps=1500.0,
                                    fraction_of_peak_bandwidth=0.31, method="cuda-events"),
                        ShapeTiming(shape="b", candidate_ms=b_ms, eager_ms=4.0, compile_ms=3.0, speedup=3.0 / b_ms,
                                    speedup_eager=4.0 / b_ms, gbps=900.0, method="cuda-events")]
             return EvalResult(status=Status.ok, correct=True, device="NVIDIA H200", timings=timings,
-                              versions={"torch": "2.11"}, timing_method="cuda-events").model_dump(mode="json")
+                              versions={"torch": "2.11"}, timing_method="cuda-events", **more).model_dump(mode="json")
 
         node = NewNode(id=ids[0], parent_id=None, operator="seed", source="seed", result=result(0.5, 1.0),
                        score=2.45, is_buggy=False, status="ok")
@@ -134,6 +135,10 @@ def test_timed_shapes_show_speedups_bandwidth_and_the_faster_variant(tmp_path):
                           result=result(0.4, 2.0), score=1.9),
             replace(node, id=ids[2], parent_id=ids[0], operator="llm", source="bad", score=0.0, is_buggy=True,
                     status="mismatch", result={"status": "mismatch", "reason": "3 of 4096 elements off"}),
+            replace(node, id=ids[3], parent_id=ids[1], operator="tuner", source="tuned again", score=1.2,
+                    result=result(0.6, 2.5, phases={"compile": 1.25, "time": 0.5}, duplicate_of=source_hash("seed"),
+                                  timing_stopped=TimingStop(shape="a", node=ids[0], candidate_ms=0.6, incumbent_ms=0.5,
+                                                            untimed=["b"]))),
         ])
         store.set_run_status(run.id, "running")
         text = render(gather(store, store.get_run("timed"), copy_gbps=3000.0))
@@ -142,6 +147,8 @@ def test_timed_shapes_show_speedups_bandwidth_and_the_faster_variant(tmp_path):
     assert "1500" in text and "31%" in text and "50%" in text  # GB/s, of peak, of the 3000 GB/s copy ceiling
     assert f"node {ids[1]}</button>: 0.4000 ms, 2.00x vs cublas" in text  # the tuner's variant: fastest at shape a
     assert "3 of 4096 elements off" in text
+    assert "compile 1.25 s, time 0.50 s" in text and f"node {ids[0]}</button>'s did" in text  # phases, duplicate
+    assert "Early stop: timing stopped after shape a: 1.20x the time" in text
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
-from kernelevolve.eval.result import ShapeTiming
+from kernelevolve.eval.result import ShapeTiming, TimingStop
 from kernelevolve.llm.usage import Usage
 from kernelevolve.search.winners import ShapeWinner, shape_winners
 from kernelevolve.store import NodeRecord, ObjectMissingError, RunRecord, Store
@@ -51,6 +51,8 @@ class NodeFacts:
     diff: list[str] | None  # unified diff against the parent's kernel; None without a parent or its source
     objects: dict[str, str | None]  # prompt.md, reply.md … (None: listed but the file is gone)
     missing: list[str]  # names of the node's own files that are gone
+    timing_stop: str | None  # why its timing was abandoned early (its score then is an estimate)
+    duplicate_of: int | None  # the node of the run whose launches it repeats (its timings were reused)
 
     @property
     def reason(self) -> str:
@@ -155,7 +157,10 @@ class RunFacts:
 def gather(store: Store, run: RunRecord, copy_gbps: float | None = None) -> RunFacts:
     records = store.nodes(run.id)
     sources = {r.id: _read(store.read_source, r) for r in records}
-    nodes = [_node(store, r, step, sources) for step, r in enumerate(records, 1)]
+    first_of_hash: dict[str, int] = {}
+    for r in records:
+        first_of_hash.setdefault(r.source_hash, r.id)
+    nodes = [_node(store, r, step, sources, first_of_hash) for step, r in enumerate(records, 1)]
     best_record = store.best(run.id)
     best = next((n for n in nodes if best_record is not None and n.id == best_record.id), None)
     winners = shape_winners({n.id: n.result for n in nodes if not n.is_buggy}, best.id if best else None)
@@ -164,8 +169,10 @@ def gather(store: Store, run: RunRecord, copy_gbps: float | None = None) -> RunF
                     copy_gbps=copy_gbps)
 
 
-def _node(store: Store, r: NodeRecord, step: int, sources: dict[int, str | None]) -> NodeFacts:
+def _node(store: Store, r: NodeRecord, step: int, sources: dict[int, str | None],
+          first_of_hash: dict[str, int]) -> NodeFacts:
     result = _read(store.read_result, r) or {}
+    stopped = result.get("timing_stopped")
     source = sources[r.id]
     parent_source = sources.get(r.parent_id) if r.parent_id is not None else None
     diff = None
@@ -185,6 +192,8 @@ def _node(store: Store, r: NodeRecord, step: int, sources: dict[int, str | None]
         usage=usage, source=source, diff=diff,
         objects={name: _read(store.read_object, r, name) for name in names},
         missing=[p.name for p in r.missing_files()],
+        timing_stop=TimingStop.model_validate(stopped).sentence() if stopped else None,
+        duplicate_of=first_of_hash.get(result.get("duplicate_of") or ""),
     )
 
 

@@ -2,10 +2,12 @@
 
     python benchmarks/report_screenshot.py                      # the interpreter: docs/report.png
     python benchmarks/report_screenshot.py --platform cuda --steps 12 --out docs/report-cuda.png
+    python benchmarks/report_screenshot.py --page RUN.html --out docs/report-cuda.png   # a page made elsewhere
 
 It runs `kernelevolve optimize` on examples/softmax from its seed (the tuner alone, unless
 --llm is given) in a scratch store, writes the run's report with `kernelevolve report`, and takes a
-screenshot of the page with headless chromium (Debian's `chromium` package).
+screenshot of the page with headless chromium (Debian's `chromium` package). With --page it
+photographs a report made elsewhere (a GPU machine without a browser) instead.
 """
 
 from __future__ import annotations
@@ -48,8 +50,14 @@ def main() -> None:
     parser.add_argument("--llm", action="append", default=[], help="an LLM spec, as for optimize (repeatable)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "report.png", help="the PNG to write")
     parser.add_argument("--size", default="1400x1700", help="the browser window, WIDTHxHEIGHT")
+    parser.add_argument("--page", type=Path, help="photograph this report instead of making a run")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    if args.page is not None:
+        screenshot(args.page, args.out, width, height)
+        print(f"wrote {args.out}")
+        return
     with tempfile.TemporaryDirectory(prefix="kernelevolve-screenshot-") as scratch:
         work = Path(scratch)
         # Paths relative to the repository, so the command the report shows reads as a user's.
@@ -60,9 +68,7 @@ def main() -> None:
         kernelevolve("optimize", "examples/softmax/problem.py", "--seed", "examples/softmax/kernel.py",
                      "--steps", str(args.steps), "--platform", args.platform, "--run", RUN, *untimed, *llm, cwd=work)
         kernelevolve("report", RUN, "--out", "reports", cwd=work)
-        page = work / "reports" / f"{RUN}.html"
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        screenshot(page, args.out, width, height)
+        screenshot(work / "reports" / f"{RUN}.html", args.out, width, height)
     print(f"wrote {args.out}")
 
 

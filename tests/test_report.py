@@ -136,7 +136,7 @@ def test_timed_shapes_show_speedups_bandwidth_and_the_faster_variant(tmp_path):
             replace(node, id=ids[2], parent_id=ids[0], operator="llm", source="bad", score=0.0, is_buggy=True,
                     status="mismatch", result={"status": "mismatch", "reason": "3 of 4096 elements off"}),
             replace(node, id=ids[3], parent_id=ids[1], operator="tuner", source="tuned again", score=1.2,
-                    result=result(0.6, 2.5, phases={"compile": 1.25, "time": 0.5}, duplicate_of=source_hash("seed"),
+                    result=result(0.6, 2.5, phases={"compile_s": 1.25, "time_s": 0.5}, duplicate_of=source_hash("seed"),
                                   timing_stopped=TimingStop(shape="a", node=ids[0], candidate_ms=0.6, incumbent_ms=0.5,
                                                             untimed=["b"]))),
         ])

@@ -338,7 +338,8 @@ def optimize(
                                         "without it the run stops at the first correct kernel."),
     timeout: float = typer.Option(180.0, "--timeout", help="Seconds per candidate evaluation."),
     llm_fraction: float = typer.Option(0.7, "--llm-fraction", help="Share of expansions given to the LLM."),
-    knowledge: list[Path] = typer.Option([], "--knowledge", help="Extra knowledge-base directory (repeatable)."),
+    knowledge: list[Path] = typer.Option([], "--knowledge", help="Extra knowledge-base directory, or a source "
+                                         "tree whose Triton kernels and docs are indexed (repeatable)."),
     sampler: str = typer.Option("tpe", "--sampler", help="The tuner's search of each kernel's configuration "
                                 "space: tpe, random, grid or cmaes (Optuna's samplers; pip install "
                                 "'kernelevolve[tune]'), or neighbours (one or two parameters a notch away)."),

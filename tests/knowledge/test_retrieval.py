@@ -214,3 +214,38 @@ def test_the_problem_query_reads_the_aten_operators_the_reference_dispatches(kb,
     assert facts.aten_ops == ["mm", "relu"]
     top = paths(kb.search(problem_query(problem, facts.aten_ops, "cuda"), "cuda", k=5))
     assert "samples/matmul.py" in top or "guidance/matmul.md" in top
+
+
+def test_a_source_tree_gives_its_triton_kernels_and_docs_and_finds_by_string_regex_and_name(tmp_path):
+    kernel = '"""Fused layer norm.\n\nOur production kernel."""\nimport triton\nimport triton.language as tl\n\nBLOCK = 1024\n'
+    write(tmp_path, "ops/fused_layer_norm.py", kernel)
+    write(tmp_path, "ops/helpers.py", "def pad(x):\n    return x\n")  # Python, but no kernel
+    write(tmp_path, "docs/norms.md", "# Norm kernels\n\nHow our norms are tuned.\n")
+    write(tmp_path, ".venv/lib/triton_copy.py", "import triton\n")
+    write(tmp_path, "build/generated.py", "import triton\n")
+    (tmp_path / "ops" / "blob.py").write_bytes(b"import triton\n\xff\xfe")
+    write(tmp_path, "ops/huge.py", "import triton\n" + "#" * 300_000)
+    kb = KnowledgeBase.load([tmp_path])
+    mine = sorted(d.path for d in kb.documents() if d.source == str(tmp_path))
+    assert mine == ["docs/norms.md", "ops/fused_layer_norm.py"]
+    assert paths(kb.find("BLOCK = 1024")) == ["ops/fused_layer_norm.py"]
+    assert paths(kb.find(r"^BLOCK = \d+$", by="regex")) == ["ops/fused_layer_norm.py"]
+    assert paths(kb.find("*layer_norm*", by="name")) == ["ops/fused_layer_norm.py"]
+    with pytest.raises(KnowledgeBaseError, match="bad regular expression"):
+        kb.find("(", by="regex")
+
+
+def test_a_users_kernel_named_after_the_problem_comes_first(tmp_path):
+    import random
+
+    from kernelevolve.graph import Graph
+    from kernelevolve.operators.base import ExpansionContext
+    from kernelevolve.operators.universal import UniversalOperator
+    from kernelevolve.problem import load_problem
+
+    write(tmp_path / "tree", "kernels/wombat_gelu_fast.py", '"""Our GELU."""\nimport triton\n')
+    problem = load_problem(Path(__file__).parents[1] / "operators" / "data" / "gelu_problem.py")
+    operator = UniversalOperator(llm=None, knowledge=KnowledgeBase.load([tmp_path / "tree"]))  # type: ignore[arg-type]
+    ctx = ExpansionContext(problem, None, Graph([]), "interpreter", random.Random(0))
+    docs = operator.problem_documents(ctx, ["F.gelu"])
+    assert docs[0].path == "kernels/wombat_gelu_fast.py" and len(docs) == operator.problem_k

@@ -7,6 +7,7 @@ target platform lifts its own vendor's hardware notes and hides other vendors' n
 
 from __future__ import annotations
 
+import fnmatch
 import re
 import sqlite3
 import threading
@@ -121,6 +122,23 @@ class KnowledgeBase:
         own = [s for s in scored if s[1]]
         ranked = sorted(own or scored, key=lambda s: (-s[0], s[2].path))
         return [replace(doc, score=relevance) for relevance, _, doc in ranked[:k]]
+
+    def find(self, pattern: str, by: str = "string") -> list[Document]:
+        """Documents, by path, whose text holds ``pattern`` (``by="string"``, ignoring case), whose
+        text matches it (``by="regex"``), or whose file name matches it (``by="name"``, a glob such
+        as ``*softmax*``). A bad regex raises KnowledgeBaseError."""
+        if by == "string":
+            needle = pattern.lower()
+            return [d for d in self._documents if needle in d.text.lower()]
+        if by == "regex":
+            try:
+                compiled = re.compile(pattern, re.MULTILINE)  # ^ and $ at each line, as grep reads them
+            except re.error as exc:
+                raise KnowledgeBaseError(f"bad regular expression {pattern!r}: {exc}") from exc
+            return [d for d in self._documents if compiled.search(d.text)]
+        if by == "name":
+            return [d for d in self._documents if fnmatch.fnmatch(d.path.rpartition("/")[2].lower(), pattern.lower())]
+        raise ValueError(f"find by string, regex or name, not {by!r}")
 
     def constraints(self) -> list[Document]:
         """Every document under constraints/: the rules each candidate must follow."""

@@ -1,5 +1,9 @@
 """Read one knowledge tree from disk: its documents (.md notes and .py samples), their titles and
-purpose lines, and the entries of its index.md map."""
+purpose lines, and the entries of its index.md map.
+
+A tree may be a whole source tree (a user's repository): of its Python files only those that import
+Triton are read (its kernels), with its markdown docs; hidden, build and environment folders, files
+over 256 kB and files that are not UTF-8 are passed over, and at most 2,000 documents are read."""
 
 from __future__ import annotations
 
@@ -10,6 +14,10 @@ from pathlib import Path
 
 DOCUMENT_SUFFIXES = (".md", ".py")
 INDEX_NAME = "index.md"
+SKIPPED_DIRS = frozenset({"node_modules", "site-packages", "build", "dist", "venv", "env"})
+MAX_FILE_BYTES = 256_000
+MAX_DOCUMENTS = 2_000
+_IMPORTS_TRITON = re.compile(r"^\s*(?:import triton\b|from triton\b)", re.M)
 
 # An index entry is a list item naming a document, in backticks or as a link, then its description:
 #   - `guidance/masking.md` — Masks and boundary handling …
@@ -48,7 +56,14 @@ def read_tree(root: Path, source: str) -> tuple[list[Document], Document | None]
         relative = file.relative_to(root)
         if not file.is_file() or file.suffix not in DOCUMENT_SUFFIXES or _hidden(relative):
             continue
-        text = file.read_text(encoding="utf-8")
+        if len(documents) >= MAX_DOCUMENTS or file.stat().st_size > MAX_FILE_BYTES:
+            continue
+        try:
+            text = file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):  # unreadable or not text: not a document
+            continue
+        if file.suffix == ".py" and not _IMPORTS_TRITON.search(text):
+            continue  # Python that is not a Triton kernel
         doc = Document(path=relative.as_posix(), title=title_of(relative.as_posix(), text), text=text, source=source)
         if doc.path == INDEX_NAME:
             index = doc
@@ -106,4 +121,5 @@ def _docstring(source: str) -> str:
 
 
 def _hidden(relative: Path) -> bool:
-    return any(part.startswith((".", "__")) for part in relative.parts)
+    return any(part.startswith((".", "__")) or part in SKIPPED_DIRS for part in relative.parts[:-1]) or \
+        relative.name.startswith((".", "__"))

@@ -10,6 +10,7 @@ import re
 from typing import Protocol
 
 from kernelevolve.knowledge import Document, KnowledgeBase, build_query
+from kernelevolve.knowledge.retrieval import BUILTIN_SOURCE
 from kernelevolve.llm import Completion, Message
 from kernelevolve.operators.base import ExpansionContext, Proposal
 from kernelevolve.operators.context import diagnose
@@ -54,8 +55,15 @@ class UniversalOperator:
         """What the knowledge base holds for the problem itself (its name, its shapes' parameters,
         the operators its reference calls and dispatches, the platform): the same at every step of
         a run, so it sits in the prompt's cached part."""
-        return self.knowledge.search(problem_query(ctx.problem, operators, ctx.platform), ctx.platform,
-                                     k=self.problem_k)
+        found = self.knowledge.search(problem_query(ctx.problem, operators, ctx.platform), ctx.platform,
+                                      k=self.problem_k)
+        return list({d.path: d for d in [*self.users_kernels_named_after(ctx.problem), *found]}.values())[: self.problem_k]
+
+    def users_kernels_named_after(self, problem: Problem) -> list[Document]:
+        """A user's own kernels (from a ``--knowledge`` tree) whose file name holds a word of the
+        problem's name (``layer_norm`` finds ``fused_layer_norm.py``): first, before ranked ones."""
+        words = [w.lower() for w in re.split(r"[\W_]+", problem.name) if len(w) >= 4]
+        return [d for w in words for d in self.knowledge.find(f"*{w}*.py", by="name") if d.source != BUILTIN_SOURCE]
 
     def propose(self, ctx: ExpansionContext) -> Proposal:
         diagnosis = diagnose(ctx)

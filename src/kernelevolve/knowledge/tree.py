@@ -17,7 +17,7 @@ INDEX_NAME = "index.md"
 SKIPPED_DIRS = frozenset({"node_modules", "site-packages", "build", "dist", "venv", "env"})
 MAX_FILE_BYTES = 256_000
 MAX_DOCUMENTS = 2_000
-_IMPORTS_TRITON = re.compile(r"^\s*(?:import triton\b|from triton\b)", re.M)
+_IMPORTS_TRITON = re.compile(r"^\s*(?:import triton\b|from triton\b)", re.MULTILINE)
 
 # An index entry is a list item naming a document, in backticks or as a link, then its description:
 #   - `guidance/masking.md` — Masks and boundary handling …

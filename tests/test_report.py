@@ -142,6 +142,11 @@ def test_timed_shapes_show_speedups_bandwidth_and_the_faster_variant(tmp_path):
         ])
         store.set_run_status(run.id, "running")
         text = render(gather(store, store.get_run("timed"), copy_gbps=3000.0))
+        retimed = store.ensure_run("timed.cuda", str(PROBLEM), "0" * 64, "cuda", {"retime_of": "timed"})
+        store.add_nodes_bulk(retimed.id, [replace(node, id=store.reserve_node_ids(1)[0], tags={"retimed_from": ids[1]})])
+        retimed_text = render(gather(store, retimed))
+    assert f"none here: node {ids[1]} of run timed, evaluated again on cuda" in retimed_text
+    assert "not recorded with this run" in retimed_text  # retime keeps no command line
     assert "still running when the report was made" in text and "of 4 steps planned" in text
     assert "4.00x" in text and "2.00x" in text and "1.60x" in text  # node 1 at shape a: vs eager, compile, cublas
     assert "1500" in text and "31%" in text and "50%" in text  # GB/s, of peak, of the 3000 GB/s copy ceiling

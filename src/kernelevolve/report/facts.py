@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from kernelevolve.eval.result import ShapeTiming, TimingStop
 from kernelevolve.llm.usage import Usage
+from kernelevolve.search.retime import RETIMED_FROM
 from kernelevolve.search.winners import ShapeWinner, shape_winners
 from kernelevolve.store import NodeRecord, ObjectMissingError, RunRecord, Store
 
@@ -53,6 +54,7 @@ class NodeFacts:
     missing: list[str]  # names of the node's own files that are gone
     timing_stop: str | None  # why its timing was abandoned early (its score then is an estimate)
     duplicate_of: int | None  # the node of the run whose launches it repeats (its timings were reused)
+    retimed_from: int | None  # in a run made by ``retime``: the node of the searched run it times again
 
     @property
     def reason(self) -> str:
@@ -194,6 +196,7 @@ def _node(store: Store, r: NodeRecord, step: int, sources: dict[int, str | None]
         missing=[p.name for p in r.missing_files()],
         timing_stop=TimingStop.model_validate(stopped).sentence() if stopped else None,
         duplicate_of=first_of_hash.get(result.get("duplicate_of") or ""),
+        retimed_from=r.tags.get(RETIMED_FROM),
     )
 
 

@@ -28,7 +28,7 @@ import sqlalchemy  # noqa: E402
 
 from kernelevolve.config import OptimizeConfig  # noqa: E402
 from kernelevolve.eval.harness import Harness  # noqa: E402
-from kernelevolve.platform import Platform  # noqa: E402
+from kernelevolve.platform import InterpreterPlatform  # noqa: E402
 from kernelevolve.problem import load_problem  # noqa: E402
 from kernelevolve.search.optimize import assemble, execute  # noqa: E402
 from kernelevolve.store import open_store  # noqa: E402
@@ -65,7 +65,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="kernelevolve-controller-"))
     problem = load_problem(PROBLEM)
     with open_store(root=work / ".kernelevolve") as store, \
-            Harness(Platform("interpreter", "cpu"), workers=args.workers, cache_dir=work / "cache") as harness:
+            Harness(InterpreterPlatform(), workers=args.workers, cache_dir=work / "cache") as harness:
         harness.reference_set(problem)  # references and a warm worker before the clock starts
         config = OptimizeConfig(problem=PROBLEM, seeds=[SEED], steps=args.steps, workers=args.workers,
                                 platform="interpreter", run="overhead")  # no LLM: the mechanical tuner

@@ -43,13 +43,13 @@ import triton  # noqa: E402
 from kernelevolve.eval.harness import Harness  # noqa: E402
 from kernelevolve.eval.ray_executor import RayExecutor  # noqa: E402
 from kernelevolve.graph import NewNode  # noqa: E402
-from kernelevolve.platform import Platform  # noqa: E402
+from kernelevolve.platform import InterpreterPlatform  # noqa: E402
 from kernelevolve.problem import Problem, load_problem  # noqa: E402
 from kernelevolve.store import new_owner, open_store  # noqa: E402
 
 from benchmarks.eval_throughput import PROBLEM, variants  # noqa: E402  the same kernels, 65,536 elements
 
-INTERPRETER = Platform("interpreter", "cpu")
+INTERPRETER = InterpreterPlatform()
 
 
 def parse_args() -> argparse.Namespace:

@@ -42,7 +42,7 @@ def cache_dir(tmp_path_factory) -> Iterator[Path]:
 @pytest.fixture(scope="session")
 def interpreter_harness(cache_dir):
     from kernelevolve.eval.harness import Harness
-    from kernelevolve.platform import Platform
+    from kernelevolve.platform import InterpreterPlatform
 
-    with Harness(Platform("interpreter", "cpu"), timeout_s=30, cache_dir=cache_dir) as harness:
+    with Harness(InterpreterPlatform(), timeout_s=30, cache_dir=cache_dir) as harness:
         yield harness

@@ -18,7 +18,7 @@ from kernelevolve.eval.harness import References
 from kernelevolve.eval.result import EvalResult, Status
 from kernelevolve.graph import NewNode
 from kernelevolve.operators.base import ExpansionContext, Proposal
-from kernelevolve.platform import Platform
+from kernelevolve.platform import InterpreterPlatform
 from kernelevolve.problem import load_problem
 from kernelevolve.search.controller import Controller
 from kernelevolve.search.policies import make_policy
@@ -30,7 +30,7 @@ ELSEWHERE = "another-host.invalid:4242:0123456789abcdef"  # a live controller on
 
 
 class InstantEvaluator:
-    platform = Platform("interpreter", "cpu")
+    platform = InterpreterPlatform()
 
     def __init__(self, seconds: float = 0.0):
         self.seconds = seconds

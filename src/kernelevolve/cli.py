@@ -227,11 +227,11 @@ def eval_command(
         payload = result.model_dump(mode="json")
         sys.stdout.write(json.dumps(payload) + "\n")
     else:
-        show_result(result)
+        show_result(result, target)
     raise typer.Exit(0 if result.correct else EXIT_FAILED)
 
 
-def show_result(result) -> None:
+def show_result(result, platform) -> None:
     colour = "green" if result.correct else "red"
     out.print(f"[bold {colour}]{result.status.value}[/]: {escape(result.reason)}")
     if result.device:
@@ -258,8 +258,8 @@ def show_result(result) -> None:
                           _ratio(t.speedup), _ratio(t.speedup_eager), _num(t.gbps, 0), _num(t.tflops, 1))
         out.print(table)
         out.print(f"speedup over torch.compile (geometric mean): [bold]{_ratio(result.speedup)}[/]")
-    elif result.correct and result.platform == "interpreter":
-        out.print("no timing on the interpreter: it proves correctness, not speed")
+    elif result.correct and not platform.timed:
+        out.print(f"no timing on the {platform.name}: it proves correctness, not speed")
     for note in result.notes:
         out.print(f"[yellow]{escape(note)}[/]")
     if result.skipped_shapes:
@@ -410,7 +410,7 @@ def optimize(
     if best is None:
         out.print("[red]no correct kernel yet[/]")
         raise typer.Exit(EXIT_FAILED)
-    score = "n/a (interpreter: correctness only)" if prepared.platform.name == "interpreter" else f"{best.score:.2f}x"
+    score = f"n/a ({prepared.platform.name}: correctness only)" if not prepared.platform.timed else f"{best.score:.2f}x"
     out.print(f"best: node {best.id} ({escape(best.operator)}), speedup over torch.compile {score}")
     out.print(f"  {escape(str(best.kernel_path))}")
     if not prepared.platform.timed:

@@ -18,12 +18,12 @@ import pytest
 
 from kernelevolve.eval.confine import Limits
 from kernelevolve.eval.harness import Harness
-from kernelevolve.platform import Platform
+from kernelevolve.platform import InterpreterPlatform
 from kernelevolve.problem import load_problem
 
 HERE = Path(__file__).parent
 PROBLEM = HERE / "problems" / "scale_add.py"
-INTERPRETER = Platform("interpreter", "cpu")
+INTERPRETER = InterpreterPlatform()
 
 KERNEL = '''
 import os, sys, time, socket, signal, subprocess, ctypes

@@ -113,10 +113,10 @@ def test_the_harness_process_never_imports_triton(tmp_path):
         import sys
         from pathlib import Path
         from kernelevolve.eval.harness import Harness
-        from kernelevolve.platform import Platform
+        from kernelevolve.platform import InterpreterPlatform
         from kernelevolve.problem import load_problem
         kernel = {kernel(body="libdevice.fma(two, x, y)")!r}
-        with Harness(Platform("interpreter", "cpu"), cache_dir=Path({str(tmp_path)!r})) as harness:
+        with Harness(InterpreterPlatform(), cache_dir=Path({str(tmp_path)!r})) as harness:
             result = harness.evaluate(load_problem({str(EVAL / "problems" / "scale_add.py")!r}), kernel)
         print(result.interpreter_limits, "triton" in sys.modules)
     """)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from kernelevolve.eval.harness import INTERPRETER_MAX_ELEMENTS, HarnessError
+from kernelevolve.eval.harness import HarnessError
+from kernelevolve.platform import InterpreterPlatform
 from kernelevolve.problem import load_problem
 
 KERNEL = (Path(__file__).parent / "kernels" / "correct_scale_add.py").read_text()
@@ -25,7 +26,7 @@ PROBLEM = """
 
 def problem_file(tmp_path, checks):
     path = tmp_path / "problem.py"
-    path.write_text(textwrap.dedent(PROBLEM.format(huge=INTERPRETER_MAX_ELEMENTS, checks=checks)))
+    path.write_text(textwrap.dedent(PROBLEM.format(huge=InterpreterPlatform.max_input_elements, checks=checks)))
     return load_problem(path)
 
 
@@ -43,10 +44,9 @@ def test_no_shape_small_enough_is_a_clear_error(tmp_path, interpreter_harness):
 
 def test_references_are_cached_per_device_model(tmp_path):
     from kernelevolve.eval.harness import Harness
-    from kernelevolve.platform import Platform
 
     problem = load_problem(Path(__file__).parent / "problems" / "scale_add.py")
     for model in ("GPU model A", "GPU model B", "GPU model A"):
-        with Harness(Platform("interpreter", "cpu", model), cache_dir=tmp_path) as harness:
+        with Harness(InterpreterPlatform(model), cache_dir=tmp_path) as harness:
             harness.reference_set(problem)
     assert len(list((tmp_path / "references").iterdir())) == 2

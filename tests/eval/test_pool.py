@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 
 from kernelevolve.eval.pool import WorkerPool
-from kernelevolve.platform import Platform
+from kernelevolve.platform import InterpreterPlatform
 
 
 def test_several_workers_split_the_cores(monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    pool = WorkerPool("reference", Platform("interpreter", "cpu"), size=2)
+    pool = WorkerPool("reference", InterpreterPlatform(), size=2)
     try:
         pids = pool.run(lambda worker: worker.proc.pid)
         assert pids

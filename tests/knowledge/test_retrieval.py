@@ -9,6 +9,12 @@ from pathlib import Path
 import pytest
 
 from kernelevolve.knowledge import KnowledgeBase, KnowledgeBaseError, build_query
+from kernelevolve.platform import (
+    CudaPlatform,
+    InterpreterPlatform,
+    MTIAPlatform,
+    RocmPlatform,
+)
 
 AMD = "hardware/amd/"
 NVIDIA = "hardware/nvidia/"
@@ -30,12 +36,12 @@ def paths(docs) -> list[str]:
 
 
 def test_out_of_bounds_query_finds_masking_guidance(kb):
-    found = paths(kb.search("illegal memory access: out of bounds load, mask error on the tail", "cuda", k=3))
+    found = paths(kb.search("illegal memory access: out of bounds load, mask error on the tail", CudaPlatform(), k=3))
     assert "guidance/masking.md" in found
 
 
 def test_h100_bandwidth_query_on_cuda_ranks_the_nvidia_note_first(kb):
-    found = kb.search("H100 HBM bandwidth TB/s memory bound", "cuda")
+    found = kb.search("H100 HBM bandwidth TB/s memory bound", CudaPlatform())
     assert found[0].path == "hardware/nvidia/h100-architecture.md"
 
 
@@ -46,30 +52,30 @@ def test_h100_bandwidth_query_on_cuda_ranks_the_nvidia_note_first(kb):
     "waves_per_eu occupancy",
 ])
 def test_cuda_search_returns_no_amd_notes(kb, query):
-    assert not [p for p in paths(kb.search(query, "cuda", k=25)) if p.startswith(AMD)]
+    assert not [p for p in paths(kb.search(query, CudaPlatform(), k=25)) if p.startswith(AMD)]
 
 
 def test_rocm_search_ranks_the_amd_note_first_and_hides_nvidia(kb):
-    found = paths(kb.search("memory bandwidth of the GPU", "rocm", k=25))
+    found = paths(kb.search("memory bandwidth of the GPU", RocmPlatform(), k=25))
     assert found[0].startswith(AMD)
     assert not [p for p in found if p.startswith(NVIDIA)]
 
 
 def test_other_vendor_notes_come_back_when_nothing_else_matches(kb):
-    found = paths(kb.search("gfx942", "cuda"))
+    found = paths(kb.search("gfx942", CudaPlatform()))
     assert found and all(p.startswith(AMD) for p in found)
 
 
 def test_interpreter_search_finds_the_cpu_note(kb):
-    assert kb.search("TRITON_INTERPRET libdevice fails", "interpreter")[0].path == "hardware/cpu/triton-interpreter.md"
+    assert kb.search("TRITON_INTERPRET libdevice fails", InterpreterPlatform())[0].path == "hardware/cpu/triton-interpreter.md"
 
 
 def test_mtia_search_finds_the_paper_note(kb):
-    assert kb.search("cb_multiplier use_dual_core", "mtia")[0].path == "hardware/mtia/mtia-from-the-paper.md"
+    assert kb.search("cb_multiplier use_dual_core", MTIAPlatform())[0].path == "hardware/mtia/mtia-from-the-paper.md"
 
 
 def test_results_are_ranked_and_limited_to_k(kb):
-    found = kb.search("softmax reduction numerics", "cuda", k=3)
+    found = kb.search("softmax reduction numerics", CudaPlatform(), k=3)
     assert len(found) == 3
     assert [d.score for d in found] == sorted((d.score for d in found), reverse=True)
     assert all(d.score > 0 and d.source == "builtin" for d in found)
@@ -81,17 +87,12 @@ def test_results_are_ranked_and_limited_to_k(kb):
     "ü∂ 中文 🚀", "__", "_", "a" * 5000, " ".join(["mask"] * 500), "\x00\n\t",
 ])
 def test_fts_special_characters_never_break_search(kb, query):
-    assert isinstance(kb.search(query, "cuda"), list)
+    assert isinstance(kb.search(query, CudaPlatform()), list)
 
 
 @pytest.mark.parametrize("query", ["", "   ", "?!", "the and of"])
 def test_query_without_search_words_returns_nothing(kb, query):
-    assert kb.search(query, "cuda") == []
-
-
-def test_unknown_platform_is_an_error(kb):
-    with pytest.raises(ValueError, match="unknown platform"):
-        kb.search("mask", "tpu")
+    assert kb.search(query, CudaPlatform()) == []
 
 
 def test_constraints_returns_the_constraints_documents(kb):
@@ -111,7 +112,7 @@ def test_user_tree_documents_are_found_and_can_win(tmp_path):
     write(tmp_path, "guidance/zebra-masking.md",
           "# Zebra-striped masking\n\nUse this when masks alternate.\n\nZebra masks stripe every other lane.\n")
     kb = KnowledgeBase.load([tmp_path])
-    found = kb.search("zebra striped masking", "cuda")
+    found = kb.search("zebra striped masking", CudaPlatform())
     assert found[0].path == "guidance/zebra-masking.md"
     assert found[0].source == str(tmp_path)
 
@@ -120,7 +121,7 @@ def test_user_index_keywords_steer_ranking(tmp_path):
     write(tmp_path, "notes/plain.md", "# Plain note\n\nUse this when nothing else helps.\n")
     write(tmp_path, "index.md", "# Team index\n\n- `notes/plain.md` — A note.\n  keywords: quokkafusion\n")
     kb = KnowledgeBase.load([tmp_path])
-    assert paths(kb.search("quokkafusion", "cuda")) == ["notes/plain.md"]
+    assert paths(kb.search("quokkafusion", CudaPlatform())) == ["notes/plain.md"]
     assert "quokkafusion" in kb.index().text
 
 
@@ -132,7 +133,7 @@ def test_unlisted_user_documents_appear_in_the_merged_index(tmp_path):
 
 def test_user_samples_are_searchable(tmp_path):
     write(tmp_path, "samples/wombat.py", '"""Wombat kernel.\n\nUse this when wombats."""\nimport triton\n')
-    found = KnowledgeBase.load([tmp_path]).search("wombat", "interpreter")
+    found = KnowledgeBase.load([tmp_path]).search("wombat", InterpreterPlatform())
     assert found[0].title == "Wombat kernel."
 
 
@@ -153,7 +154,7 @@ def test_concurrent_searches_share_one_knowledge_base(kb):
 
     def search_many():
         for _ in range(20):
-            results.append(len(kb.search("masking tail", "cuda")))
+            results.append(len(kb.search("masking tail", CudaPlatform())))
 
     threads = [threading.Thread(target=search_many) for _ in range(4)]
     for t in threads:
@@ -164,20 +165,15 @@ def test_concurrent_searches_share_one_knowledge_base(kb):
 
 
 def test_build_query_spells_out_status_operator_and_platform():
-    query = build_query(["compile_error", "tl.dot K >= 16"], ["torch.nn.functional.softmax", "aten.mm"], "rocm")
+    query = build_query(["compile_error", "tl.dot K >= 16"], ["torch.nn.functional.softmax", "aten.mm"], RocmPlatform())
     words = query.split()
     assert {"compile", "constexpr", "dot", "16", "softmax", "mm", "amd"} <= set(words)
     assert len(words) == len(set(words))
 
 
 def test_build_query_output_retrieves_relevant_guidance(kb):
-    query = build_query(["mismatch", "float32 tolerance"], ["torch.matmul"], "cuda")
-    assert "guidance/numerics.md" in paths(kb.search(query, "cuda", k=5))
-
-
-def test_build_query_rejects_unknown_platform():
-    with pytest.raises(ValueError):
-        build_query([], [], "auto")
+    query = build_query(["mismatch", "float32 tolerance"], ["torch.matmul"], CudaPlatform())
+    assert "guidance/numerics.md" in paths(kb.search(query, CudaPlatform(), k=5))
 
 
 MATMUL_BY_OPERATOR = '''
@@ -212,7 +208,7 @@ def test_the_problem_query_reads_the_aten_operators_the_reference_dispatches(kb,
     facts = describe_reference(problem)
     assert not any("matmul" in op or "mm" in op for op in reference_operators(facts.model_source))
     assert facts.aten_ops == ["mm", "relu"]
-    top = paths(kb.search(problem_query(problem, facts.aten_ops, "cuda"), "cuda", k=5))
+    top = paths(kb.search(problem_query(problem, facts.aten_ops, CudaPlatform()), CudaPlatform(), k=5))
     assert "samples/matmul.py" in top or "guidance/matmul.md" in top
 
 
@@ -246,6 +242,6 @@ def test_a_users_kernel_named_after_the_problem_comes_first(tmp_path):
     write(tmp_path / "tree", "kernels/wombat_gelu_fast.py", '"""Our GELU."""\nimport triton\n')
     problem = load_problem(Path(__file__).parents[1] / "operators" / "data" / "gelu_problem.py")
     operator = UniversalOperator(llm=None, knowledge=KnowledgeBase.load([tmp_path / "tree"]))  # type: ignore[arg-type]
-    ctx = ExpansionContext(problem, None, Graph([]), "interpreter", random.Random(0))
+    ctx = ExpansionContext(problem, None, Graph([]), InterpreterPlatform(), random.Random(0))
     docs = operator.problem_documents(ctx, ["F.gelu"])
     assert docs[0].path == "kernels/wombat_gelu_fast.py" and len(docs) == operator.problem_k

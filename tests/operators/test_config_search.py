@@ -15,6 +15,7 @@ from kernelevolve.operators.base import ExpansionContext
 from kernelevolve.operators.config_search import OptunaSearch, objective_of
 from kernelevolve.operators.space import Trial, space_of
 from kernelevolve.operators.tuner import Tuner, tunable_parameters
+from kernelevolve.platform import InterpreterPlatform
 from kernelevolve.problem import Problem, Shape
 
 pytest.importorskip("optuna")
@@ -33,7 +34,7 @@ def node(node_id: int, source: str, parent: int | None = None, score: float = 1.
 
 def propose(nodes: list[NodeView], search: OptunaSearch, seed: int = 0, problem: Problem = PROBLEM):
     ctx = ExpansionContext(problem, nodes[-1] if nodes[-1].status == "ok" else nodes[0], Graph(nodes),
-                           "interpreter", random.Random(seed))
+                           InterpreterPlatform(), random.Random(seed))
     return Tuner(search).propose(ctx)
 
 

@@ -24,6 +24,7 @@ from kernelevolve.operators.context import (
     diagnose,
     inspirations,
 )
+from kernelevolve.platform import CudaPlatform
 from kernelevolve.problem import DEFAULT_TOLERANCES, Problem, Shape
 
 PROBLEM = Problem(
@@ -179,7 +180,7 @@ def node(node_id: int, result: EvalResult, parent: int | None = None, change: st
 def diagnosis_of(result: EvalResult, *others: NodeView) -> Diagnosis:
     """The diagnosis of a parent (id 1) that evaluated to ``result``; ``others`` join the graph."""
     parent = node(1, result)
-    return diagnose(ExpansionContext(PROBLEM, parent, Graph([parent, *others]), "cuda", random.Random(0)))
+    return diagnose(ExpansionContext(PROBLEM, parent, Graph([parent, *others]), CudaPlatform(), random.Random(0)))
 
 
 # --- errors ---------------------------------------------------------------------------------------
@@ -318,14 +319,14 @@ def test_harness_flags_are_shown():
 
 def test_node_stored_without_its_result_keeps_its_status():
     parent = NodeView(1, None, 0.0, True, "crash", "llm", "h", "src", result={})
-    d = diagnose(ExpansionContext(PROBLEM, parent, Graph([parent]), "cuda", random.Random(0)))
+    d = diagnose(ExpansionContext(PROBLEM, parent, Graph([parent]), CudaPlatform(), random.Random(0)))
     assert d.status == "crash"
 
 
 def test_a_parent_recorded_without_a_kernel_is_diagnosed_from_its_reason():
     reason = "no python code block defining ModelNew: the reply has no fenced code block (aim: draft)"
     parent = NodeView(1, None, 0.0, True, "no_candidate", "llm", "h", "", {"status": "no_candidate", "reason": reason})
-    d = diagnose(ExpansionContext(PROBLEM, parent, Graph([parent]), "cuda", random.Random(0)))
+    d = diagnose(ExpansionContext(PROBLEM, parent, Graph([parent]), CudaPlatform(), random.Random(0)))
     assert (d.status, d.reason) == ("no_candidate", reason)
     assert d.aim() == f"fix no candidate: {reason}"
     assert d.query_terms() == ["no_candidate", reason]
@@ -340,7 +341,7 @@ def test_lineage_runs_root_first_with_what_each_step_changed():
     child = node(2, ok_result(timing(), speedup=1.5), parent=1, change="num_warps 4->8", op="tuner")
     parent = node(3, INTERPRETER_COMPILE_ERROR, parent=2, change="improve: memory-bound — vector loads")
     graph = Graph([root, child, parent])
-    d = diagnose(ExpansionContext(PROBLEM, parent, graph, "cuda", random.Random(0)))
+    d = diagnose(ExpansionContext(PROBLEM, parent, graph, CudaPlatform(), random.Random(0)))
     assert [(s.node_id, s.operator, s.status, s.change) for s in d.lineage] == [
         (1, "llm", "ok", "draft: write a first kernel — one program per row"),
         (2, "tuner", "ok", "num_warps 4->8"),
@@ -351,7 +352,7 @@ def test_lineage_runs_root_first_with_what_each_step_changed():
 
 def test_a_long_lineage_keeps_its_most_recent_steps():
     chain = [node(1, ok_result(timing()))] + [node(i, ok_result(timing()), parent=i - 1) for i in range(2, 21)]
-    d = diagnose(ExpansionContext(PROBLEM, chain[-1], Graph(chain), "cuda", random.Random(0)))
+    d = diagnose(ExpansionContext(PROBLEM, chain[-1], Graph(chain), CudaPlatform(), random.Random(0)))
     assert [s.node_id for s in d.lineage] == list(range(21 - MAX_LINEAGE, 21))
     assert d.lineage_omitted == 20 - MAX_LINEAGE
     assert f"({20 - MAX_LINEAGE} earlier steps omitted)" in d.render()
@@ -375,7 +376,7 @@ def test_failed_siblings_are_the_buggy_children_of_the_parent_newest_first():
 
 def test_a_draft_has_no_status_and_lists_failed_first_kernels():
     graph = Graph([node(1, SYNTAX_ERROR, change="draft: write a first kernel"), node(2, ok_result(timing()))])
-    d = diagnose(ExpansionContext(PROBLEM, None, graph, "cuda", random.Random(0)))
+    d = diagnose(ExpansionContext(PROBLEM, None, graph, CudaPlatform(), random.Random(0)))
     assert d.status is None and d.aim() == "draft: write a first kernel"
     assert [f.node_id for f in d.failed_siblings] == [1]
     rendered = d.render()
@@ -418,5 +419,5 @@ def test_inspirations_keep_to_their_size_budget_and_reach_the_prompt():
     big = replace(scored(3, 3.0, 1), source="x = 1\n" * 2_000)
     graph = Graph([scored(1, 1.0, None), scored(2, 1.5, 1), big, scored(6, 1.2, 1)])
     assert [i.node_id for i in inspirations(graph, graph.nodes[2])] == [6]  # node 3 is over the budget
-    d = diagnose(ExpansionContext(PROBLEM, graph.nodes[2], graph, "cuda", random.Random(0)))
+    d = diagnose(ExpansionContext(PROBLEM, graph.nodes[2], graph, CudaPlatform(), random.Random(0)))
     assert [i.node_id for i in d.inspirations] == [6]

@@ -13,6 +13,7 @@ from kernelevolve.graph import Graph, NodeView
 from kernelevolve.operators.base import ExpansionContext, Proposal
 from kernelevolve.operators.mix import OperatorMix
 from kernelevolve.operators.tuner import Tuner
+from kernelevolve.platform import InterpreterPlatform
 from kernelevolve.problem import Problem
 
 PROBLEM = Problem(Path("problem.py"), "", "", [], {}, allow_tf32=False, trials=3)
@@ -36,7 +37,7 @@ def parent(buggy: bool = False, source: str = "kernel") -> NodeView:
 
 
 def expand(mix: OperatorMix, node: NodeView | None, rng: random.Random) -> Proposal:
-    return mix.propose(ExpansionContext(PROBLEM, node, Graph([node] if node else []), "interpreter", rng))
+    return mix.propose(ExpansionContext(PROBLEM, node, Graph([node] if node else []), InterpreterPlatform(), rng))
 
 
 def test_working_parents_go_to_the_llm_at_the_configured_ratio():

@@ -11,6 +11,7 @@ import pytest
 from jinja2 import UndefinedError
 
 from kernelevolve.eval.result import EvalResult, Failure, Status
+from kernelevolve.graph import Graph, NodeView
 from kernelevolve.knowledge import Document, KnowledgeBase
 from kernelevolve.operators.base import ExpansionContext
 from kernelevolve.operators.context import diagnose
@@ -23,8 +24,8 @@ from kernelevolve.operators.prompts import (
     render_prompt_markdown,
     render_template,
 )
+from kernelevolve.platform import CudaPlatform, InterpreterPlatform, Platform
 from kernelevolve.problem import load_problem
-from kernelevolve.graph import Graph, NodeView
 from tests.reference_layouts import FORWARD_BODY, GATE_BODY, INIT_SIGNATURE, LAYOUTS, write_layout
 
 PROBLEM = load_problem(Path(__file__).with_name("data") / "softmax_problem.py")
@@ -39,7 +40,10 @@ GUIDANCE = Document("guidance/reductions.md", "Reductions", "# Reductions\n\nUse
 CONSTRAINT = Document("constraints/output-format.md", "Output format", "# Output format\n\nOne python block.")
 
 
-def context(parent: NodeView | None, platform: str = "interpreter") -> ExpansionContext:
+INTERPRETER = InterpreterPlatform()
+
+
+def context(parent: NodeView | None, platform: Platform = INTERPRETER) -> ExpansionContext:
     graph = Graph([parent] if parent is not None else [])
     return ExpansionContext(PROBLEM, parent, graph, platform, random.Random(0))
 
@@ -149,7 +153,7 @@ def test_output_format_asks_for_one_block_with_the_reference_constructor():
 
 
 def test_system_prompt_states_the_role_and_the_rules():
-    ctx = context(None, platform="cuda")
+    ctx = context(None, platform=CudaPlatform())
     system = build_messages(ctx, diagnose(ctx), [], [CONSTRAINT])[0].content
     assert "You write Triton kernels" in system and "Correctness comes first" in system
     assert "an NVIDIA GPU" in system
@@ -184,7 +188,7 @@ def test_a_sample_cut_short_keeps_its_code_fence_closed():
 
 def test_real_knowledge_base_fits_the_default_budgets():
     kb = KnowledgeBase.load()
-    docs = kb.search("compile error constexpr arange softmax", "interpreter", k=4)
+    docs = kb.search("compile error constexpr arange softmax", InterpreterPlatform(), k=4)
     system, user = (m.content for m in messages_for(broken_parent(), knowledge=docs, constraints=kb.constraints()))
     assert docs and docs[0].title in user
     for doc in kb.constraints():
@@ -209,7 +213,7 @@ def test_a_template_value_left_out_raises():
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_the_prompt_shows_the_reference_wherever_it_is_defined(layout, tmp_path, isolated_imports):
     problem = load_problem(write_layout(layout, tmp_path, isolated_imports))
-    ctx = ExpansionContext(problem, None, Graph([]), "interpreter", random.Random(0))
+    ctx = ExpansionContext(problem, None, Graph([]), InterpreterPlatform(), random.Random(0))
     prompt = "\n\n".join(m.content for m in build_messages(ctx, diagnose(ctx), [], [CONSTRAINT]))
     assert problem.source.strip() in prompt
     assert FORWARD_BODY in prompt and GATE_BODY in prompt

@@ -26,6 +26,7 @@ from kernelevolve.operators.tuner import (
     lineage_history,
     tunable_parameters,
 )
+from kernelevolve.platform import InterpreterPlatform
 from kernelevolve.problem import Problem
 
 DATA = Path(__file__).parent / "data"
@@ -43,7 +44,7 @@ def node(node_id: int, source: str, parent: int | None = None, score: float = 1.
 
 
 def propose(nodes: list[NodeView], parent: NodeView | None, seed: int = 0) -> Proposal:
-    ctx = ExpansionContext(PROBLEM, parent, Graph(nodes), "interpreter", random.Random(seed))
+    ctx = ExpansionContext(PROBLEM, parent, Graph(nodes), InterpreterPlatform(), random.Random(seed))
     return Tuner().propose(ctx)
 
 

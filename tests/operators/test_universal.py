@@ -9,15 +9,16 @@ from pathlib import Path
 import pytest
 
 from kernelevolve.eval.result import EvalResult, Failure, Status
+from kernelevolve.graph import Graph, NodeView
 from kernelevolve.knowledge import KnowledgeBase
 from kernelevolve.llm import Ensemble, LLMRequestError
 from kernelevolve.operators.base import ExpansionContext
 from kernelevolve.operators.context import CHANGE_TAG
 from kernelevolve.operators.reply import MAX_KERNEL_CHARS, MAX_REPLY_CHARS, NO_CODE, parse_reply, stored_reply
 from kernelevolve.operators.universal import UniversalOperator, reference_operators
+from kernelevolve.platform import InterpreterPlatform
 from kernelevolve.problem import load_problem
 from kernelevolve.reference import describe_reference
-from kernelevolve.graph import Graph, NodeView
 from tests.llm.fake_servers import OpenAIServer, Reply, isolate_llm_env
 from tests.llm.fake_servers import Status as HTTPStatus
 
@@ -70,7 +71,7 @@ def operator(server) -> UniversalOperator:
 
 
 def expand(op: UniversalOperator, parent: NodeView | None, nodes: list[NodeView]):
-    return op.propose(ExpansionContext(PROBLEM, parent, Graph(nodes), "interpreter", random.Random(3)))
+    return op.propose(ExpansionContext(PROBLEM, parent, Graph(nodes), InterpreterPlatform(), random.Random(3)))
 
 
 def user_prompt_sent(server) -> str:
@@ -85,7 +86,7 @@ def test_the_prompt_that_reaches_the_server_carries_the_reference_and_retrieved_
     proposal = expand(operator, None, [])
     prompt = user_prompt_sent(server)
     assert REFERENCE.strip() in prompt
-    retrieved = KnowledgeBase.load().search("first kernel output format gelu", "interpreter", k=4)
+    retrieved = KnowledgeBase.load().search("first kernel output format gelu", InterpreterPlatform(), k=4)
     assert any(f"(`{doc.path}`)" in prompt for doc in retrieved)
     assert "# Knowledge retrieved for this diagnosis" in prompt
     body = server.bodies[-1]

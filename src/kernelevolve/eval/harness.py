@@ -19,26 +19,23 @@ from typing import Any
 
 import torch
 
+from kernelevolve.config import cache_dir as default_cache_dir
 from kernelevolve.eval.check_sizes import Unfittable, fitted
 from kernelevolve.eval.compare import EXACT_SLACK, OutputUnreadable, check_outputs, load_outputs, timed_output_mismatch
-from kernelevolve.eval.inputs import Case, cases_for, timing_cases
 from kernelevolve.eval.confine import Limits
+from kernelevolve.eval.inputs import Case, cases_for, timing_cases
 from kernelevolve.eval.interpreter_limits import InterpreterLimits
 from kernelevolve.eval.pool import SandboxRefused, WorkerCrashed, WorkerPool, WorkerProcess, WorkerTimeout
 from kernelevolve.eval.result import CaseResult, EvalResult, Failure, Incumbent, Mismatch, ShapeTiming, Status, TimingStop
 from kernelevolve.eval.scoring import estimate_from_incumbent, shape_timing, summarise
 from kernelevolve.eval.sandbox import Redactor
 from kernelevolve.eval.static import check_signatures, check_source
-from kernelevolve.config import cache_dir as default_cache_dir
 from kernelevolve.graph import source_hash
 from kernelevolve.platform import Platform, peak_for
 from kernelevolve.problem import Problem
 from kernelevolve.reference import describe_reference
 
 HARNESS_VERSION = "3"  # bump to invalidate every cached reference and result
-# The interpreter runs every program instance in Python: shapes with more input elements than this
-# are left to a GPU (and reported as skipped); CHECK_SHAPES carry correctness on the CPU.
-INTERPRETER_MAX_ELEMENTS = 1 << 21
 CANARY = "README.kernelevolve"
 
 
@@ -122,12 +119,13 @@ class Harness:
     def judged(self, problem: Problem) -> Problem:
         """The problem as this platform judges it: on the interpreter, a KernelBench-style file too
         large for it at check sizes (eval/check_sizes.py); HarnessError when it cannot be shrunk."""
-        if self.platform.timed:
+        limit = self.platform.max_input_elements
+        if limit is None:
             return problem
         with self._lock:
             if problem.hash not in self._as_judged:
                 try:
-                    self._as_judged[problem.hash] = fitted(problem, INTERPRETER_MAX_ELEMENTS)
+                    self._as_judged[problem.hash] = fitted(problem, limit)
                 except Unfittable as exc:
                     raise HarnessError(str(exc)) from exc
             return self._as_judged[problem.hash]
@@ -143,7 +141,7 @@ class Harness:
         cases = cases_for(problem)
         key = hashlib.sha256(
             json.dumps([HARNESS_VERSION, problem.hash, self.platform.name, self.platform.device_name,
-                        INTERPRETER_MAX_ELEMENTS,
+                        self.platform.max_input_elements,
                         [c.to_json() for c in cases]]).encode()
         ).hexdigest()[:24]
         directory = self.cache_dir / key
@@ -154,7 +152,7 @@ class Harness:
         staging = Path(tempfile.mkdtemp(prefix="refs-", dir=self._ensure(self.cache_dir)))
         request = {"op": "reference", "problem": str(problem.path), "trials": problem.trials, "sizes": problem.sizes,
                    "out_dir": str(staging), "cases": [c.to_json() for c in cases], "timing": self.platform.timed,
-                   "max_elements": None if self.platform.timed else INTERPRETER_MAX_ELEMENTS}
+                   "max_elements": self.platform.max_input_elements}
 
         def use(worker: WorkerProcess) -> tuple[dict[str, Any], WorkerProcess]:
             worker.send(request)
@@ -210,7 +208,7 @@ class Harness:
             result.notes = problem_notes(judged, refs)
             result.device = refs.device_name
             result.versions = refs.versions
-            if self.platform.name == "interpreter":
+            if self.platform.triton_interpreter:
                 dtypes = frozenset(d for c in refs.cases.values() for d in c.get("dtypes", []))
                 self.interpreter_limits.mark(result, source, dtypes, refs.versions.get("triton", ""))
         if result.status is not Status.ok and result.failure is None:  # the harness's own verdicts

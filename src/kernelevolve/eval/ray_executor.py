@@ -26,7 +26,7 @@ from kernelevolve.eval.harness import Harness, HarnessError, References
 from kernelevolve.eval.pool import START_TIMEOUT_S
 from kernelevolve.eval.result import EvalResult, Incumbent, Status
 from kernelevolve.graph import source_hash
-from kernelevolve.platform import PLATFORMS, Platform, detect
+from kernelevolve.platform import RUNNABLE, Platform, PlatformError, detect, named
 from kernelevolve.problem import Problem, load_problem
 
 RETRIES = 1  # fresh actors tried after the one that died
@@ -61,8 +61,8 @@ class EvaluationActor:
         self.folder = Path(tempfile.mkdtemp(prefix="kernelevolve-actor-"))
         self.problems: dict[str, Problem] = {}
 
-    def platform(self) -> tuple[str, str]:
-        return self.harness.platform.name, self.harness.platform.device
+    def platform(self) -> Platform:
+        return self.harness.platform
 
     def reference_set(self, file: ProblemFile) -> References:
         return self.harness.reference_set(self._problem(file))
@@ -96,13 +96,17 @@ class RayExecutor:
 
     def __init__(self, platform: str = "auto", workers: int = 1, timeout_s: float = 180.0,
                  address: str | None = None, sandbox: str = "best-effort"):
-        if platform not in ("auto", *PLATFORMS):
-            raise ExecutorError(f"unknown platform {platform!r}; choose auto, cuda, rocm or interpreter")
+        try:
+            wanted = None if platform == "auto" else named(platform)  # detected on the actors' nodes
+        except PlatformError as exc:
+            raise ExecutorError(str(exc)) from exc
+        if wanted is not None and wanted.name not in RUNNABLE:
+            raise ExecutorError(f"--platform {platform} cannot run here: choose auto, {', '.join(RUNNABLE)}")
         self.workers = workers
         self._disconnect_at_close = _connect(address)
         self._actors: list[Any] = []
         try:
-            resources = _resources(platform)
+            resources = _resources(wanted)
             self._actor_class = ray.remote(EvaluationActor).options(**resources)
             self._actor_args = (platform, timeout_s, sandbox)
             self._actors = [self._actor_class.remote(*self._actor_args) for _ in range(workers)]
@@ -176,13 +180,13 @@ class RayExecutor:
 
     def _actor_platform(self, actor: Any, resources: dict[str, float]) -> Platform:
         try:
-            name, device = ray.get(actor.platform.remote(), timeout=START_TIMEOUT_S)
+            found = ray.get(actor.platform.remote(), timeout=START_TIMEOUT_S)
         except GetTimeoutError as exc:
             raise ExecutorError(f"no Ray node took an evaluation actor ({resources}) within "
                                 f"{START_TIMEOUT_S:.0f} s: is the cluster busy or short of them?") from exc
         except RayActorError as exc:
             raise ExecutorError(f"the evaluation actor could not start on its Ray node: {exc}") from exc
-        return Platform(name, device)
+        return found
 
     def _release(self) -> None:
         for actor in self._actors:
@@ -203,14 +207,14 @@ def _connect(address: str | None) -> bool:
     return True
 
 
-def _resources(platform: str) -> dict[str, float]:
-    """One GPU per actor on a GPU platform, one CPU on the interpreter; ``auto`` takes a GPU where
-    the cluster has any."""
+def _resources(platform: type[Platform] | None) -> dict[str, float]:
+    """One GPU per actor on a platform that needs one, one CPU otherwise; ``auto`` (None) takes a
+    GPU where the cluster has any."""
     gpus = ray.cluster_resources().get("GPU", 0)
-    if platform == "interpreter" or (platform == "auto" and gpus < 1):
+    if (platform is not None and not platform.needs_gpu) or (platform is None and gpus < 1):
         return {"num_cpus": 1}
     if gpus < 1:
-        raise ExecutorError(f"--platform {platform}: no node of the Ray cluster offers a GPU; add GPU "
+        raise ExecutorError(f"--platform {platform.name}: no node of the Ray cluster offers a GPU; add GPU "
                             "hosts (ray start --address ... on each) or use --platform interpreter")
     return {"num_gpus": 1}
 

@@ -22,12 +22,11 @@ from kernelevolve.knowledge.tree import (
     parse_index,
     read_tree,
 )
+from kernelevolve.platform import Platform
 
 BUILTIN_ROOT = Path(__file__).with_name("base")
 BUILTIN_SOURCE = "builtin"
 
-# The vendor folder under hardware/ that serves each platform.
-PLATFORM_VENDORS = {"cuda": "nvidia", "rocm": "amd", "interpreter": "cpu", "mtia": "mtia"}
 VENDOR_BOOST = 1.5
 # bm25 weights of the FTS columns: title, map (path, index description and keywords), body.
 COLUMN_WEIGHTS = (4.0, 3.0, 1.0)
@@ -58,12 +57,6 @@ ATEN_TERMS = {
     "gather": "gather index", "scatter_add": "scatter", "repeat_interleave": "jagged offsets lengths",
     "embedding": "embedding gather", "gelu": "gelu activation elementwise", "relu": "activation elementwise",
     "sigmoid": "activation elementwise", "tanh": "activation elementwise",
-}
-PLATFORM_TERMS = {
-    "cuda": "nvidia gpu",
-    "rocm": "amd gpu",
-    "interpreter": "interpreter cpu",
-    "mtia": "mtia accelerator",
 }
 
 
@@ -99,12 +92,12 @@ class KnowledgeBase:
         index_doc = Document(path=INDEX_NAME, title=_first_line(index_parts[0]), text="\n\n".join(index_parts))
         return cls(sorted(by_path.values(), key=lambda d: d.path), entries, index_doc)
 
-    def search(self, query: str, platform: str, k: int = 5) -> list[Document]:
+    def search(self, query: str, platform: Platform, k: int = 5) -> list[Document]:
         """The ``k`` documents that best match ``query`` for ``platform``, best first.
 
         Other vendors' hardware notes come back only when nothing else matches.
         """
-        vendor = _vendor(platform)
+        vendor = platform.vendor
         match = _match_expression(query)
         if k <= 0 or not match:
             return []
@@ -153,7 +146,7 @@ class KnowledgeBase:
         return list(self._documents)
 
 
-def build_query(diagnosis_terms: list[str], operators: list[str], platform: str) -> str:
+def build_query(diagnosis_terms: list[str], operators: list[str], platform: Platform) -> str:
     """Search words for a diagnosis (harness statuses are spelled out), the operators involved and
     the platform."""
     words: list[str] = []
@@ -163,7 +156,7 @@ def build_query(diagnosis_terms: list[str], operators: list[str], platform: str)
     for op in operators:
         name = re.sub(r"^(torch\.nn\.functional|torch\.nn|torch|aten|F)\.", "", op.strip())
         words += _words(name) + ATEN_TERMS.get(name, "").split()
-    words += PLATFORM_TERMS[_platform(platform)].split()
+    words += platform.search_terms.split()
     return " ".join(dict.fromkeys(w for w in words if w))
 
 
@@ -190,14 +183,6 @@ def _words(text: str) -> list[str]:
     return re.findall(r"\w+", text.lower())
 
 
-def _platform(platform: str) -> str:
-    if platform not in PLATFORM_VENDORS:
-        raise ValueError(f"unknown platform {platform!r}: expected one of {', '.join(PLATFORM_VENDORS)}")
-    return platform
-
-
-def _vendor(platform: str) -> str:
-    return PLATFORM_VENDORS[_platform(platform)]
 
 
 def _vendor_of(path: str) -> str | None:

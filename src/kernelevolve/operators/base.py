@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from kernelevolve.graph import Graph, NodeView
+from kernelevolve.platform import Platform
 from kernelevolve.problem import Problem
 
 
@@ -17,7 +18,7 @@ class ExpansionContext:
     problem: Problem
     parent: NodeView | None  # None: draft a first kernel from the problem alone
     graph: Graph
-    platform: str
+    platform: Platform
     rng: random.Random
 
 

@@ -39,16 +39,6 @@ MIN_EXCERPT_CHARS = 400  # a document that would get less is left out, not shown
 TRIMMED = "\n\n[… trimmed]"
 _HEADING = re.compile(r"^#{1,4} ")
 
-PLATFORM_NOTES = {
-    "cuda": "an NVIDIA GPU (platform `cuda`); timed against eager PyTorch and torch.compile",
-    "rocm": "an AMD GPU (platform `rocm`, 64-lane wavefronts); timed against eager PyTorch and torch.compile",
-    "interpreter": (
-        "the Triton CPU interpreter (platform `interpreter`, TRITON_INTERPRET=1, tensors on the CPU); "
-        "it proves correctness only and does not time kernels"
-    ),
-    "mtia": "a Meta MTIA accelerator (platform `mtia`)",
-}
-
 _templates = Environment(
     loader=FileSystemLoader(TEMPLATES),
     undefined=StrictUndefined,
@@ -137,7 +127,7 @@ def _render_messages(
     reference = describe_reference(ctx.problem)
     parent = ctx.parent
     values = {
-        "platform_note": PLATFORM_NOTES.get(ctx.platform, f"platform `{ctx.platform}`"),
+        "platform_note": ctx.platform.prompt_note,
         "aim": diagnosis.aim(),
         "problem_name": ctx.problem.name,
         "problem_file": ctx.problem.path.name,

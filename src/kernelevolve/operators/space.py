@@ -14,8 +14,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from kernelevolve.operators.tuner import Move, Site, rewrite, sites_or_none, tuning_step
 from kernelevolve.graph import Graph, NodeView
+from kernelevolve.operators.tuner import Move, Site, rewrite, sites_or_none, tuning_step
 
 Point = tuple[int, ...]  # one value per dimension, in the space's dimension order
 

@@ -20,6 +20,7 @@ from kernelevolve.operators.prompts import (
     render_prompt_markdown,
 )
 from kernelevolve.operators.reply import parse_reply, stored_reply
+from kernelevolve.platform import Platform
 from kernelevolve.problem import Problem
 from kernelevolve.reference import describe_reference
 
@@ -124,7 +125,7 @@ def reference_operators(model_source: str) -> list[str]:
     return list(dict.fromkeys(n for n in names if n.rpartition(".")[0] in TORCH_NAMESPACES))
 
 
-def problem_query(problem: Problem, operators: list[str], platform: str) -> str:
+def problem_query(problem: Problem, operators: list[str], platform: Platform) -> str:
     """Search words for a problem: its name's (``gemm_gelu``: gemm, gelu), its shapes' parameter
     names (``offsets``, ``seq_len``), the operators it calls and the platform's."""
     words = [w for w in re.split(r"[\W_]+", problem.name) if w]

@@ -191,7 +191,7 @@ class Controller:
         parent = selection.parent
         # Seeded by the claim too: controllers started with the same --seed must not propose alike.
         rng = random.Random(f"{self.rng.random()}:{claim}")
-        ctx = ExpansionContext(self.problem, parent, graph, self.harness.platform.name, rng)
+        ctx = ExpansionContext(self.problem, parent, graph, self.harness.platform, rng)
         try:
             proposal = self.operator.propose(ctx)
         except LLMRequestError as exc:  # the backend gave up after its retries: a failed expansion, not a failed run

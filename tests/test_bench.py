@@ -103,12 +103,12 @@ def test_search_seconds_bounds_each_operators_search(tmp_path):
 def test_a_drafted_level_is_tabled_with_its_correct_rate_speedups_and_cost():
     from kernelevolve.bench import DraftedBench, drafted_markdown, drafted_report
     from kernelevolve.eval.result import EvalResult, Status
-    from kernelevolve.platform import Platform
+    from kernelevolve.platform import CudaPlatform
 
     rows = [DraftedBench("19_ReLU", "19_ReLU.py", EvalResult(status=Status.ok, correct=True, speedup=2.0,
                                                               speedup_eager=8.0), 4, 0.25, "LLM; 4 nodes"),
             DraftedBench("66_dropout", "66_dropout.py", None, 0, 0.0, "not judged: the reference is random")]
-    report = drafted_report(rows, Platform("cuda", "cuda"), "kernelevolve bench level1 --steps 4", 4)
+    report = drafted_report(rows, CudaPlatform(), "kernelevolve bench level1 --steps 4", 4)
     assert report["summary"] == {"correct": 1, "problems": 2, "correct_rate": 0.5, "cost_usd": 0.25,
                                  "geomean_vs_compile": pytest.approx(2.0), "geomean_vs_eager": pytest.approx(8.0)}
     table = drafted_markdown(report)

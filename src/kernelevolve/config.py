@@ -35,6 +35,7 @@ ENVIRONMENT = {
     "ANTHROPIC_API_KEY": "the key of anthropic: specs",
     "ANTHROPIC_BASE_URL": "where anthropic: specs send requests",
     DEBUG_ENV: "print the traceback of any failure (as --debug)",
+    "CUDA_VISIBLE_DEVICES": "the GPUs kernelevolve may place workers on (each worker then sees its own)",
 }
 # How candidate workers are confined by the OS (eval/confine.py): every layer or refuse, every layer
 # this machine offers, or none.

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from kernelevolve.eval.harness import Harness
 from kernelevolve.graph import source_hash
-from kernelevolve.platform import Platform
+from kernelevolve.platform import InterpreterPlatform
 from kernelevolve.problem import load_problem
 
 HERE = Path(__file__).parent
@@ -21,7 +21,7 @@ def test_same_launches_are_a_duplicate_and_other_launches_are_not(cache_dir):
                                 "        result = torch.empty_like(x)").replace("out, n, BLOCK", "result, n, BLOCK")
     cosmetic = cosmetic.replace("return out", "return result")
     other_block = ORIGINAL.replace("1024", "256")
-    with Harness(Platform("interpreter", "cpu"), timeout_s=60, cache_dir=cache_dir) as harness:
+    with Harness(InterpreterPlatform(), timeout_s=60, cache_dir=cache_dir) as harness:
         first, same, other, again = (harness.evaluate(problem, s) for s in (ORIGINAL, cosmetic, other_block, ORIGINAL))
     assert first.correct and same.correct and other.correct, (first.reason, same.reason, other.reason)
     assert first.launch_fingerprint and first.duplicate_of is None

@@ -11,9 +11,9 @@ import pytest
 from kernelevolve.eval.gate import DeviceGate
 from kernelevolve.eval.placement import PlacementError, choose_gpus, default_workers, next_gpu, visible_gpus
 from kernelevolve.eval.pool import WorkerPool, WorkerTimeout
-from kernelevolve.platform import Platform
+from kernelevolve.platform import InterpreterPlatform
 
-INTERPRETER = Platform("interpreter", "cpu")
+INTERPRETER = InterpreterPlatform()
 
 
 def test_visible_gpus_follow_the_users_cuda_visible_devices():

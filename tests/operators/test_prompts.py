@@ -229,7 +229,7 @@ def test_the_prompt_shows_the_reference_wherever_it_is_defined(layout, tmp_path,
 
 def test_a_problem_that_allows_library_operators_says_which():
     def system(problem) -> str:
-        ctx = ExpansionContext(problem, None, Graph([]), "interpreter", random.Random(0))
+        ctx = ExpansionContext(problem, None, Graph([]), INTERPRETER, random.Random(0))
         return build_messages(ctx, diagnose(ctx), [], [])[0].content
 
     assert "allows these PyTorch operators" not in system(PROBLEM)

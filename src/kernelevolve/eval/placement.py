@@ -9,8 +9,9 @@ gate (``eval/gate.py``).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
+
+from kernelevolve.config import environ as read_environment
 
 
 class PlacementError(ValueError):
@@ -20,7 +21,7 @@ class PlacementError(ValueError):
 def visible_gpus(count: int, environ: Mapping[str, str] | None = None) -> list[str]:
     """The device ids a worker may be given, as CUDA_VISIBLE_DEVICES would name them: the user's own
     CUDA_VISIBLE_DEVICES entries if set (ids, UUIDs or MIG names), else 0 .. count-1."""
-    environ = os.environ if environ is None else environ
+    environ = read_environment() if environ is None else environ
     listed = environ.get("CUDA_VISIBLE_DEVICES")
     if listed is None:
         return [str(i) for i in range(count)]

@@ -132,7 +132,7 @@ def test_a_prompt_over_its_budget_drops_retrieved_knowledge_and_else_is_refused(
 def test_inspirations_from_other_branches_are_shown_in_the_step_part():
     other = NodeView(9, None, 1.0, False, "ok", "llm", "h9", "def other_kernel(): pass\n", tags={"change": "two passes"})
     parent = broken_parent()
-    ctx = ExpansionContext(PROBLEM, parent, Graph([parent, other]), "interpreter", random.Random(0))
+    ctx = ExpansionContext(PROBLEM, parent, Graph([parent, other]), INTERPRETER, random.Random(0))
     system, user = (m.content for m in build_messages(ctx, diagnose(ctx), [], [CONSTRAINT]))
     assert "# Correct kernels from other branches of this search" in user
     assert "## Node #9 (llm, score 1): two passes" in user and "def other_kernel(): pass" in user

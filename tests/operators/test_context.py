@@ -421,3 +421,22 @@ def test_inspirations_keep_to_their_size_budget_and_reach_the_prompt():
     assert [i.node_id for i in inspirations(graph, graph.nodes[2])] == [6]  # node 3 is over the budget
     d = diagnose(ExpansionContext(PROBLEM, graph.nodes[2], graph, CudaPlatform(), random.Random(0)))
     assert [i.node_id for i in d.inspirations] == [6]
+
+
+# --- the compiled kernels' profile ----------------------------------------------------------------
+
+
+def test_the_compiled_kernels_profile_is_shown_and_summarised_into_the_hypothesis():
+    from kernelevolve.eval.result import KernelProfile
+
+    kernels = [KernelProfile(name="fused_kernel", registers=255, spills=24, shared_bytes=98304, num_warps=8,
+                             num_stages=3, occupancy=0.125)]
+    d = diagnosis_of(ok_result(timing()).model_copy(update={"kernels": kernels}))
+    text = d.render()
+    assert "| fused_kernel | 255 | 24 | 98304 | 8 | 3 | 12% |" in text
+    assert "fused_kernel spills 24 registers" in d.aim()
+    assert "fused_kernel at 12% occupancy (255 registers a thread, 98304 B shared)" in d.performance.hypothesis()
+
+
+def test_the_interpreter_says_it_has_no_compiled_kernel_profile():
+    assert "No compiled-kernel profile here: the interpreter compiles nothing" in diagnosis_of(ok_result(speedup=None)).render()

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from kernelevolve.eval.kernel_profile import compiled_kernels
 from kernelevolve.eval.inputs import Case, clone_value, digest, make_inputs
 from kernelevolve.eval.outputs import flatten
 from kernelevolve.eval.parameters import perturb_like
@@ -141,7 +142,8 @@ def run_candidate(worker: Any, entry: dict[str, Any], req: dict[str, Any]) -> di
             previous = outputs
         results.append({"id": case.id, "files": files})
     reply: dict[str, Any] = {"status": "ran", "cases": results,
-                             "fingerprint": hashlib.sha256("\n".join(trace).encode()).hexdigest() if trace else None}
+                             "fingerprint": hashlib.sha256("\n".join(trace).encode()).hexdigest() if trace else None,
+                             "kernels": compiled_kernels(cand_module, device)}
     phases["checked"] = time.perf_counter()
     compiled = worker.compile_clock.seconds - phases["compiled_before"]
     if req.get("timing"):

@@ -26,7 +26,17 @@ from kernelevolve.eval.confine import Limits
 from kernelevolve.eval.inputs import Case, cases_for, timing_cases
 from kernelevolve.eval.interpreter_limits import InterpreterLimits
 from kernelevolve.eval.pool import SandboxRefused, WorkerCrashed, WorkerPool, WorkerProcess, WorkerTimeout
-from kernelevolve.eval.result import CaseResult, EvalResult, Failure, Incumbent, Mismatch, ShapeTiming, Status, TimingStop
+from kernelevolve.eval.result import (
+    CaseResult,
+    EvalResult,
+    Failure,
+    Incumbent,
+    KernelProfile,
+    Mismatch,
+    ShapeTiming,
+    Status,
+    TimingStop,
+)
 from kernelevolve.eval.scoring import estimate_from_incumbent, shape_timing, summarise
 from kernelevolve.eval.sandbox import Redactor
 from kernelevolve.eval.static import check_signatures, check_source
@@ -277,6 +287,7 @@ class Harness:
         result = self._judge(problem, cases, refs, reply, out_dir, worker.gpu, incumbent)
         result.phases = reply.get("phases", {})
         result.launch_fingerprint = reply.get("fingerprint")
+        result.kernels = [KernelProfile.model_validate(k) for k in reply.get("kernels") or []]
         if result.correct:
             self._same_launches(problem, worker.gpu, source, result)
         result.log_tail = log_tail

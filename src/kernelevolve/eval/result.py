@@ -95,6 +95,18 @@ class Incumbent(BaseModel):
         return cls(node=node, score=score, shape_ms=shape_ms, ratio=ratio) if shape_ms and ratio else None
 
 
+class KernelProfile(BaseModel):
+    """One compiled kernel of a candidate, from Triton's compiled metadata (GPU platforms only)."""
+
+    name: str
+    registers: int | None = None  # per thread
+    spills: int | None = None  # registers spilled to local memory
+    shared_bytes: int = 0
+    num_warps: int = 0
+    num_stages: int = 0
+    occupancy: Real | None = None  # share of the SM's thread slots resident blocks fill
+
+
 class TimingStop(BaseModel):
     """Why a correct candidate's timing was abandoned before its last production shape."""
 
@@ -184,6 +196,7 @@ class EvalResult(BaseModel):
     phases: dict[str, Real | None] = Field(default_factory=dict)  # seconds: prepare, compile, check, gate, time
     # hash of every launch (kernel, arguments by shape, grid, options) and PyTorch op of the checked calls
     launch_fingerprint: str | None = None
+    kernels: list[KernelProfile] = Field(default_factory=list)  # compiled kernels; empty on the interpreter
     duplicate_of: str | None = None  # source hash of an earlier candidate with the same launches (timings reused)
     elapsed_s: Real = 0.0
     source_hash: str = ""

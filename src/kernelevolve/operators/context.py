@@ -19,6 +19,7 @@ from kernelevolve.eval.result import (
     CaseResult,
     EvalResult,
     Failure,
+    KernelProfile,
     Mismatch,
     ShapeTiming,
 )
@@ -120,6 +121,7 @@ class PerformanceReport:
     speedup_eager: float | None
     shapes: tuple[ShapeReport, ...]
     skipped_shapes: tuple[str, ...] = ()  # shapes the interpreter did not check (inputs too large)
+    kernels: tuple[KernelProfile, ...] = ()  # the compiled kernels (none on the interpreter)
 
     @property
     def timed(self) -> bool:
@@ -140,7 +142,14 @@ class PerformanceReport:
         if focus is None:
             return "correct on every case checked; this platform does not time kernels"
         suffix = f" on shape {focus.timing.shape}" if len(self.shapes) > 1 else ""
-        return focus.hypothesis() + suffix
+        return focus.hypothesis() + suffix + self.profile_note()
+
+    def profile_note(self) -> str:
+        """What the compiled kernels add to the hypothesis: spills, and occupancy under a quarter."""
+        notes = [f"{k.name} spills {k.spills} registers" for k in self.kernels if k.spills]
+        notes += [f"{k.name} at {percent(k.occupancy)} occupancy ({k.registers} registers a thread, "
+                  f"{k.shared_bytes} B shared)" for k in self.kernels if k.occupancy is not None and k.occupancy < 0.25]
+        return "".join(f"; {n}" for n in notes)
 
 
 @dataclass(frozen=True)
@@ -347,6 +356,7 @@ def performance_report(result: EvalResult) -> PerformanceReport:
         speedup_eager=result.speedup_eager,
         shapes=tuple(ShapeReport(t, bottleneck(t)) for t in result.timings),
         skipped_shapes=tuple(result.skipped_shapes),
+        kernels=tuple(result.kernels),
     )
 
 

@@ -11,7 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from kernelevolve.cli import app
-from kernelevolve.search.retime import RETIMED_FROM
+from kernelevolve.search.retime import RETIMED_FROM, retime_run
+from kernelevolve.store import open_store
 
 ROOT = Path(__file__).resolve().parents[1]
 PROBLEM = ROOT / "tests" / "eval" / "problems" / "scale_add.py"
@@ -37,7 +38,7 @@ def shown(run: str) -> dict:
     return json.loads(stdout)
 
 
-def test_an_untimed_run_stops_at_its_first_correct_kernel_and_retime_evaluates_it_again(workdir):
+def test_an_untimed_run_stops_at_its_first_correct_kernel_and_retime_evaluates_it_again(workdir, interpreter_harness):
     code, stdout, stderr = invoke("optimize", PROBLEM, "--seed", SEED, "--steps", 6, "--platform", "interpreter",
                                   "--run", "found")
     assert code == 0, stderr
@@ -45,18 +46,14 @@ def test_an_untimed_run_stops_at_its_first_correct_kernel_and_retime_evaluates_i
     assert "kernelevolve retime found --platform cuda" in stdout
     assert [n["status"] for n in shown("found")["nodes"]] == ["ok"]  # not six steps that all score 1
 
-    code, stdout, stderr = invoke("retime", "found", "--platform", "interpreter")
-    assert code == 0, stderr
-    retimed = shown("found.interpreter")
-    assert retimed["run"]["platform"] == "interpreter"
-    (node,) = retimed["nodes"]  # the correct kernel only
+    with open_store() as store:  # the command's work, on this session's warm interpreter workers
+        first = retime_run(store, "found", interpreter_harness)
+        again = retime_run(store, "found", interpreter_harness)
+    assert first.run.name == "found.interpreter" and first.run.platform == "interpreter"
+    assert [source for source, _ in first.added] == [1] and (len(again.added), again.already) == (0, 1)
+    (node,) = shown("found.interpreter")["nodes"]  # the correct kernel only, once
     assert node["status"] == "ok" and node["tags"][RETIMED_FROM] == 1
     assert Path(node["kernel_path"]).read_text() == SEED.read_text()
-    assert "best: node" in stdout and "kernelevolve export found.interpreter" in stdout
-
-    code, stdout, _ = invoke("retime", "found", "--platform", "interpreter")  # again: nothing new to evaluate
-    assert code == 0 and "0 kernels of run found evaluated on interpreter (1 retimed before)" in stdout
-    assert len(shown("found.interpreter")["nodes"]) == 1
 
 
 def test_retime_of_an_unknown_run_is_one_sentence(workdir):

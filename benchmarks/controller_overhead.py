@@ -68,7 +68,8 @@ def main() -> None:
             Harness(InterpreterPlatform(), workers=args.workers, cache_dir=work / "cache") as harness:
         harness.reference_set(problem)  # references and a warm worker before the clock starts
         config = OptimizeConfig(problem=PROBLEM, seeds=[SEED], steps=args.steps, workers=args.workers,
-                                platform="interpreter", run="overhead")  # no LLM: the mechanical tuner
+                                platform="interpreter", run="overhead",  # no LLM: the mechanical tuner
+                                search_untimed=True)  # every step, though the interpreter times nothing
         prepared = assemble(config, problem, harness, store)
         evaluate, propose = Timed(harness, "evaluate"), Timed(prepared.operator, "propose")
         t0 = time.perf_counter()

@@ -31,7 +31,7 @@ def cli(*args):
 
 def start_optimize(tmp_path: Path, url: str, steps: int) -> subprocess.Popen:
     command = cli("optimize", PROBLEM, "--seed", SEED, "--steps", steps, "--platform", "interpreter",
-                  "--store", url, "--objects", tmp_path / "objects", "--run", "shared")
+                  "--search-untimed", "--store", url, "--objects", tmp_path / "objects", "--run", "shared")
     env = dict(os.environ)
     return subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 

@@ -75,7 +75,7 @@ def test_optimize_on_ray_completes_a_run_whose_best_kernel_passes_eval(tmp_path,
                               env=dict(os.environ),
                               capture_output=True, text=True, timeout=timeout)
 
-    run = kernelevolve("optimize", PROBLEM, "--seed", SEED, "--steps", 4, "--platform", "interpreter",
+    run = kernelevolve("optimize", PROBLEM, "--seed", SEED, "--steps", 4, "--platform", "interpreter", "--search-untimed",
                        "--executor", "ray", "--ray-address", ray_address, "--workers", 2, "--run", "on-ray")
     assert run.returncode == 0, run.stderr
     nodes = json.loads(kernelevolve("show", "on-ray", "--json").stdout)["nodes"]

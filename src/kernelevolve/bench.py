@@ -363,7 +363,7 @@ def run_drafted(
     problems = drafted_problems(suite, steps, llm, only)
     search_config = OptimizeConfig(problem=problems[0], llm=llm, steps=steps, sandbox=sandbox, policy=policy,
                                    platform=platform.name, max_seconds=search_seconds, timeout=timeout,
-                                   command=command, workers=workers)
+                                   command=command, workers=workers, search_untimed=True)
     rows: list[DraftedBench] = []
     started = time.monotonic()
     gpus = gpus_here() if platform.timed else []

@@ -20,16 +20,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from search_throughput import ROOT, SUITE, environment, search  # noqa: E402
+from search_throughput import ROOT, SUITE, environment, heading, search  # noqa: E402
 
 from kernelevolve.eval.placement import gpus_here  # noqa: E402
 from kernelevolve.platform import detect  # noqa: E402
 
 
 def markdown(report: dict) -> str:
-    lines = [f"# Candidates per minute against GPUs on {report['device']}", "",
-             f"`{report['command']}` — torch {report['versions']['torch']}, triton {report['versions']['triton']}, "
-             f"{report['cpus']} host cores, {report['date']}.", "",
+    lines = [*heading(report, "Candidates per minute against GPUs"),
              "| operator | GPUs | workers | candidates | search s | per minute | scaling vs 1 GPU |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in report["rows"]:

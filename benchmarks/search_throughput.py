@@ -100,10 +100,15 @@ def environment(platform, argv: list[str]) -> dict:
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "rows": []}
 
 
+def heading(report: dict, title: str) -> list[str]:
+    """A results file's title and the line saying how and where it was measured."""
+    return [f"# {title} on {report['device']}", "",
+            f"`{report['command']}` — torch {report['versions']['torch']}, triton {report['versions']['triton']}, "
+            f"{report['cpus']} host cores, {report['date']}.", ""]
+
+
 def markdown(report: dict) -> str:
-    lines = [f"# Search throughput on {report['device']}", "",
-             f"`{report['command']}` — torch {report['versions']['torch']}, triton {report['versions']['triton']}, "
-             f"{report['cpus']} host cores, {report['date']}.", "",
+    lines = [*heading(report, "Search throughput"),
              "| operator | workers | candidates | per GPU-minute | warm-up s | seed s | search s | compile s | check s "
              "| gate wait s | time s | GPU idle | stopped early | correct | best |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]

@@ -9,7 +9,6 @@ drafts and searches each problem, and the table gives the correct rate, speedups
 from __future__ import annotations
 
 import json
-import os
 import platform as host
 import time
 from collections.abc import Callable
@@ -19,13 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from kernelevolve.config import OptimizeConfig
-from kernelevolve.eval.harness import Harness, HarnessError
-from kernelevolve.eval.placement import default_workers, gpus_here
+from kernelevolve.eval.harness import HarnessError
 from kernelevolve.eval.result import EvalResult, geomean
 from kernelevolve.platform import Platform
 from kernelevolve.problem import load_problem
 from kernelevolve.search.controller import Progress
-from kernelevolve.search.optimize import assemble, execute
+from kernelevolve.search.optimize import assemble, execute, local_harness
 from kernelevolve.search.winners import ShapeWinner, run_winners
 from kernelevolve.store import Store
 
@@ -92,10 +90,7 @@ def run_suite(
                                    search_untimed=True)
     rows: list[OperatorBench] = []
     started = time.monotonic()
-    gpus = gpus_here() if platform.timed else []
-    workers = workers or default_workers(len(gpus), os.cpu_count() or 1)
-    with Harness(platform, workers=workers, timeout_s=timeout, sandbox=sandbox, hidden=store.directories(),
-                 gpus=gpus) as harness:
+    with local_harness(platform, workers, timeout, sandbox, store.directories()) as harness:
         for i, (path, sample_path) in enumerate(zip(problems, sample_paths), 1):
             problem = load_problem(path, timeout_s=timeout)
             progress(f"[{i}/{len(problems)}, {time.monotonic() - started:.0f} s] {problem.name}: sample kernel")
@@ -366,10 +361,7 @@ def run_drafted(
                                    command=command, workers=workers, search_untimed=True)
     rows: list[DraftedBench] = []
     started = time.monotonic()
-    gpus = gpus_here() if platform.timed else []
-    workers = workers or default_workers(len(gpus), os.cpu_count() or 1)
-    with Harness(platform, workers=workers, timeout_s=timeout, sandbox=sandbox, hidden=store.directories(),
-                 gpus=gpus) as harness:
+    with local_harness(platform, workers, timeout, sandbox, store.directories()) as harness:
         for i, path in enumerate(problems, 1):
             problem = load_problem(path, timeout_s=timeout)
             progress(f"[{i}/{len(problems)}, {time.monotonic() - started:.0f} s] {problem.name}: search, {steps} steps")

@@ -94,18 +94,24 @@ def build_tuner(config: OptimizeConfig) -> tuple[Tuner, str]:
     return Tuner(OptunaSearch(config.sampler)), f"Optuna's {config.sampler} sampler over each kernel's tunables"
 
 
+def local_harness(platform: Platform, workers: int | None, timeout: float, sandbox: str,
+                  hidden: tuple[Path, ...] = (), gpus: str | None = None) -> Harness:
+    """This machine's worker pool: ``workers`` candidate workers (default: a few per GPU, one on the
+    interpreter) spread over the GPUs ``gpus`` names (``--gpus``; default: all visible)."""
+    try:
+        chosen = gpus_here(gpus) if platform.timed else []
+    except PlacementError as exc:
+        raise SearchError(str(exc)) from exc
+    return Harness(platform, workers=workers or default_workers(len(chosen), os.cpu_count() or 1),
+                   timeout_s=timeout, sandbox=sandbox, hidden=hidden, gpus=chosen)
+
+
 def open_evaluator(config: OptimizeConfig, hidden: tuple[Path, ...] = ()) -> Evaluator:
     """The local worker pool, or with ``--executor ray`` actors on a Ray cluster (whose nodes, not
     this machine, decide the platform). ``hidden``: the store's directories, out of candidates' sight."""
     if config.executor == "local":
-        platform = detect(config.platform)
-        try:
-            gpus = gpus_here(config.gpus) if platform.timed else []
-        except PlacementError as exc:
-            raise SearchError(str(exc)) from exc
-        workers = config.workers or default_workers(len(gpus), os.cpu_count() or 1)
-        return Harness(platform, workers=workers, timeout_s=config.timeout, sandbox=config.sandbox, hidden=hidden,
-                       gpus=gpus)
+        return local_harness(detect(config.platform), config.workers, config.timeout, config.sandbox, hidden,
+                             config.gpus)
     if importlib.util.find_spec("ray") is None:
         raise SearchError("--executor ray needs Ray here and on every evaluation host: "
                           "pip install 'kernelevolve[distributed]'")

@@ -28,8 +28,9 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from kernelevolve.knowledge import KnowledgeBase
 from kernelevolve.operators.universal import problem_query, reference_operators
+from kernelevolve.platform import Platform, named
 from kernelevolve.problem import load_problem
-from kernelevolve.reference import describe_reference
+from kernelevolve.reference import describe_reference, reference_aten_ops
 
 GOAL = 0.9
 SUITE, HELD_OUT, OPS = ROOT / "suites" / "recsys", ROOT / "benchmarks" / "retrieval_problems", ROOT / "tests" / "operators" / "data"
@@ -51,10 +52,10 @@ EXPECTED: dict[Path, list[str]] = {  # problem file: the documents it needs
 }
 
 
-def retrieved(kb: KnowledgeBase, path: Path, platform: str, k: int) -> list[str]:
+def retrieved(kb: KnowledgeBase, path: Path, platform: Platform, k: int) -> list[str]:
     problem = load_problem(path)
     facts = describe_reference(problem)
-    operators = list(dict.fromkeys([*reference_operators(facts.model_source), *facts.aten_ops]))
+    operators = list(dict.fromkeys([*reference_operators(facts.model_source), *reference_aten_ops(problem)]))
     return [d.path for d in kb.search(problem_query(problem, operators, platform), platform, k=k)]
 
 
@@ -67,7 +68,7 @@ def main() -> None:
     kb = KnowledgeBase.load()
     rows = []
     for path, expected in EXPECTED.items():
-        top = retrieved(kb, path, args.platform, args.k)
+        top = retrieved(kb, path, named(args.platform)(), args.k)
         found = [doc for doc in expected if doc in top]
         rows.append({"problem": str(path.relative_to(ROOT)), "expected": expected, "retrieved": top,
                      "recall": round(len(found) / len(expected), 3)})

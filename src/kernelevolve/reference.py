@@ -71,7 +71,6 @@ class ReferenceFacts:
     values_shape: str | None  # the (small) shape the value facts were computed on
     inputs: list[InputFact]
     notes: list[str] = field(default_factory=list)  # what could not be shown, or was cut
-    aten_ops: list[str] = field(default_factory=list)  # the ATen operators forward dispatches, in order
 
 
 # One entry per problem file content: every expansion of a run asks again, and the import and the
@@ -87,6 +86,24 @@ def describe_reference(problem: Problem) -> ReferenceFacts:
     return _described[key]
 
 
+_traced: dict[tuple[Path, str], list[str]] = {}
+
+
+def reference_aten_ops(problem: Problem) -> list[str]:
+    """The ATen operators the reference's forward dispatches, in order (traced on the meta device,
+    else on the smallest shape's real inputs), computed once per problem file content. Apart from
+    the other facts: running the reference here loads torch's compiler stack (and with it
+    triton), which the harness's own process never does."""
+    key = (problem.path, problem.hash)
+    if key not in _traced:
+        module = import_problem_module(problem.path)
+        cls = reference_class(module)
+        small = min(problem.shapes, key=lambda s: sum(v for v in s.params.values() if isinstance(v, int)))
+        _traced[key] = (traced_operators(module, cls, problem.shapes[0], "meta")
+                        or traced_operators(module, cls, small, "cpu"))
+    return _traced[key]
+
+
 def _describe(path: Path, shapes: list[Shape]) -> ReferenceFacts:
     module = import_problem_module(path)
     cls = reference_class(module)
@@ -97,14 +114,12 @@ def _describe(path: Path, shapes: list[Shape]) -> ReferenceFacts:
     init_arguments, init_bound = _init_call(module, cls, init_sig, notes)
     forward_names = _parameter_names(cls.forward)
     shape_name, values_shape, inputs = _input_facts(module, shapes, forward_names, notes)
-    small = min(shapes, key=lambda s: sum(v for v in s.params.values() if isinstance(v, int)))
-    aten_ops = traced_operators(module, cls, shapes[0], "meta") or traced_operators(module, cls, small, "cpu")
     return ReferenceFacts(
         bound_name=bound, qualname=f"{cls.__module__}.{cls.__qualname__}" if not inline else bound,
         defined_inline=inline, code=_within_budget(pieces, notes), model_source=model_source, init_signature=init_sig,
         forward_signature=_method_signature(cls, "forward"), init_arguments=init_arguments,
         init_bound=init_bound, init_count=_init_count(module), shape_name=shape_name,
-        values_shape=values_shape, inputs=inputs, notes=notes, aten_ops=aten_ops,
+        values_shape=values_shape, inputs=inputs, notes=notes,
     )
 
 

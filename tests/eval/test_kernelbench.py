@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from kernelevolve.eval import harness as harness_module
 from kernelevolve.eval.check_sizes import (
     count_elements,
     fit,
@@ -19,17 +18,14 @@ from kernelevolve.eval.check_sizes import (
     halved,
 )
 from kernelevolve.eval.guard import CallRecord, ComputeOp
-from kernelevolve.eval.harness import (
-    INTERPRETER_MAX_ELEMENTS,
-    HarnessError,
-    problem_notes,
-)
+from kernelevolve.eval.harness import HarnessError, problem_notes
 from kernelevolve.eval.inputs import cases_for
 from kernelevolve.eval.parameters import perturb_like, perturb_reference
 from kernelevolve.eval.problem_checks import oversized
 from kernelevolve.eval.result import Status
 from kernelevolve.eval.rules import violations
 from kernelevolve.eval.static import check_signatures
+from kernelevolve.platform import InterpreterPlatform
 from kernelevolve.problem import DISTRIBUTIONS, OWN, import_problem_module, load_problem
 from kernelevolve.reference import describe_reference
 
@@ -54,12 +50,13 @@ def write(tmp_path: Path, text: str, name: str = "problem.py") -> Path:
 
 # The interpreter runs 64 rows of 16383 (the check sizes at its own limit) in about a second a call;
 # the harness tests below lower the limit 64-fold to judge the same file in a fraction of that.
+INTERPRETER_MAX_ELEMENTS = InterpreterPlatform.max_input_elements
 TEST_LIMIT = INTERPRETER_MAX_ELEMENTS // 64
 
 
 @pytest.fixture
 def test_limit(monkeypatch):
-    monkeypatch.setattr(harness_module, "INTERPRETER_MAX_ELEMENTS", TEST_LIMIT)
+    monkeypatch.setattr(InterpreterPlatform, "max_input_elements", TEST_LIMIT)
 
 
 def test_check_sizes_halve_the_largest_size_until_the_interpreter_limit_holds():

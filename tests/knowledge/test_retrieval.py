@@ -201,14 +201,14 @@ def get_inputs(m=1024):
 def test_the_problem_query_reads_the_aten_operators_the_reference_dispatches(kb, tmp_path):
     from kernelevolve.operators.universal import problem_query, reference_operators
     from kernelevolve.problem import load_problem
-    from kernelevolve.reference import describe_reference
+    from kernelevolve.reference import describe_reference, reference_aten_ops
 
     (tmp_path / "proj.py").write_text(MATMUL_BY_OPERATOR)
     problem = load_problem(tmp_path / "proj.py")
     facts = describe_reference(problem)
     assert not any("matmul" in op or "mm" in op for op in reference_operators(facts.model_source))
-    assert facts.aten_ops == ["mm", "relu"]
-    top = paths(kb.search(problem_query(problem, facts.aten_ops, CudaPlatform()), CudaPlatform(), k=5))
+    assert reference_aten_ops(problem) == ["mm", "relu"]
+    top = paths(kb.search(problem_query(problem, reference_aten_ops(problem), CudaPlatform()), CudaPlatform(), k=5))
     assert "samples/matmul.py" in top or "guidance/matmul.md" in top
 
 

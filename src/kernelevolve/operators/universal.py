@@ -22,7 +22,7 @@ from kernelevolve.operators.prompts import (
 from kernelevolve.operators.reply import parse_reply, stored_reply
 from kernelevolve.platform import Platform
 from kernelevolve.problem import Problem
-from kernelevolve.reference import describe_reference
+from kernelevolve.reference import describe_reference, reference_aten_ops
 
 # Module prefixes under which the reference's calls name PyTorch operators.
 TORCH_NAMESPACES = ("torch", "F", "nn", "nn.functional", "torch.nn", "torch.nn.functional")
@@ -69,7 +69,7 @@ class UniversalOperator:
     def propose(self, ctx: ExpansionContext) -> Proposal:
         diagnosis = diagnose(ctx)
         facts = describe_reference(ctx.problem)
-        operators = list(dict.fromkeys([*reference_operators(facts.model_source), *facts.aten_ops]))
+        operators = list(dict.fromkeys([*reference_operators(facts.model_source), *reference_aten_ops(ctx.problem)]))
         problem_docs = self.problem_documents(ctx, operators)
         query = build_query(diagnosis.query_terms(), operators, ctx.platform)
         # Asked for more than shown: those the problem's part already holds are left out.

@@ -62,7 +62,8 @@ def search(problem_path: Path, platform, workers: int, steps: int, seconds: floa
         harness.evaluate(problem, sample.read_text())
         warm_s = time.monotonic() - warm
         config = OptimizeConfig(problem=problem_path, seeds=[sample], steps=steps, max_seconds=seconds, run=tag,
-                                workers=workers, early_stop=early_stop, platform=platform.name)
+                                workers=workers, early_stop=early_stop, platform=platform.name,
+                                search_untimed=True)  # every step, on the interpreter too
         started = time.monotonic()
         outcome = execute(assemble(config, problem, harness, store),
                           on_progress=lambda p: seeded.append(time.monotonic()) if p.steps_done == 1 and not seeded else None)

@@ -372,6 +372,9 @@ def test_failed_siblings_are_the_buggy_children_of_the_parent_newest_first():
     ]
     assert d.failed_siblings[0].reason.startswith("shape n4096, trial 0: InterpreterError")
     assert "(fix: BLOCK from n) → compile_error: shape n4096" in d.render()
+    # the correct child is listed apart, so that expanding the parent again asks for a different change
+    assert [f.node_id for f in d.correct_siblings] == [3]
+    assert "Correct kernels already made from this one (make a different change" in d.render()
 
 
 def test_a_draft_has_no_status_and_lists_failed_first_kernels():

@@ -172,6 +172,7 @@ class FailedAttempt:
     status: str
     change: str
     reason: str
+    score: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -199,6 +200,7 @@ class Diagnosis:
     lineage: tuple[Step, ...] = ()
     lineage_omitted: int = 0  # earlier steps left out of ``lineage``
     failed_siblings: tuple[FailedAttempt, ...] = ()
+    correct_siblings: tuple[FailedAttempt, ...] = ()  # correct children already made from this parent
     inspirations: tuple[Inspiration, ...] = ()
 
     def aim(self) -> str:
@@ -251,13 +253,14 @@ class Diagnosis:
 def diagnose(ctx: ExpansionContext) -> Diagnosis:
     """The diagnosis of ``ctx.parent`` (a draft's when there is none), with its history."""
     failed = failed_siblings(ctx.graph, ctx.parent)
+    correct = failed_siblings(ctx.graph, ctx.parent, buggy=False)
     others = inspirations(ctx.graph, ctx.parent)
     if ctx.parent is None:
-        return Diagnosis(status=None, failed_siblings=failed, inspirations=others)
+        return Diagnosis(status=None, failed_siblings=failed, correct_siblings=correct, inspirations=others)
     lineage = lineage_steps(ctx.graph, ctx.parent)
     shown = lineage[-MAX_LINEAGE:]
     history = {"lineage": tuple(shown), "lineage_omitted": len(lineage) - len(shown), "failed_siblings": failed,
-               "inspirations": others}
+               "correct_siblings": correct, "inspirations": others}
     if ctx.parent.status not in VERDICT_VALUES:  # no_candidate: recorded without an evaluation
         return Diagnosis(status=ctx.parent.status, reason=str(ctx.parent.result.get("reason", "")), **history)
     result = node_result(ctx.parent)
@@ -384,10 +387,12 @@ def lineage_steps(graph: Graph, node: NodeView) -> list[Step]:
     ]
 
 
-def failed_siblings(graph: Graph, parent: NodeView | None) -> tuple[FailedAttempt, ...]:
-    """The most recent buggy children of ``parent`` (buggy first kernels when there is none)."""
+def failed_siblings(graph: Graph, parent: NodeView | None, buggy: bool = True) -> tuple[FailedAttempt, ...]:
+    """The most recent buggy children of ``parent`` (buggy first kernels when there is none); with
+    ``buggy=False`` its correct ones, so that expanding a parent again asks for something new
+    rather than sending the same prompt and getting the same kernel back."""
     children = graph.roots() if parent is None else graph.children(parent.id)
-    buggy = sorted((c for c in children if c.is_buggy), key=lambda c: -c.id)[:MAX_FAILED_SIBLINGS]
+    chosen = sorted((c for c in children if c.is_buggy == buggy), key=lambda c: -c.id)[:MAX_FAILED_SIBLINGS]
     return tuple(
         FailedAttempt(
             node_id=c.id,
@@ -395,8 +400,9 @@ def failed_siblings(graph: Graph, parent: NodeView | None) -> tuple[FailedAttemp
             status=c.status,
             change=_one_line(str(c.tags.get(CHANGE_TAG, ""))),
             reason=_one_line(str(c.result.get("reason", ""))),
+            score=c.score,
         )
-        for c in buggy
+        for c in chosen
     )
 
 

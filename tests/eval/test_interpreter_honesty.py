@@ -96,6 +96,16 @@ def test_a_method_on_a_float_argument_names_the_float_argument_limit(limits, int
     assert not result.correct and result.interpreter_limits == ["float_argument_methods"]
 
 
+def test_a_block_mask_and_a_scalar_one_together_name_the_mask_limit(limits, interpreter_harness):
+    need(limits, "block_and_scalar_masks")
+    problem = load_problem(EVAL / "problems" / "scale_add.py")
+    source = kernel().replace("mask=mask)\n\n", "mask=mask & (tl.program_id(0) < 1))\n\n")
+    assert "tl.program_id(0) < 1" in source
+    result = interpreter_harness.evaluate(problem, source)
+    assert not result.correct and result.interpreter_limits == ["block_and_scalar_masks"]
+    assert "offs * 0 + row < rows" in result.reason
+
+
 def test_a_wrong_kernel_touching_no_limit_is_not_excused(limits, interpreter_harness):
     problem = load_problem(EVAL / "problems" / "scale_add.py")
     result = interpreter_harness.evaluate(problem, (EVAL / "kernels" / "wrong_result.py").read_text())

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from kernelevolve.eval.result import EvalResult, Status
 
-PROBE_TIMEOUT_S = 300.0  # importing torch and Triton on a cold machine, then four tiny kernels
+PROBE_TIMEOUT_S = 300.0  # importing torch and Triton on a cold machine, then five tiny kernels
 FAILING = (Status.mismatch, Status.compile_error, Status.runtime_error)
 NOTE = "hardware/cpu/triton-interpreter.md"
 LIBDEVICE_CALL = re.compile(r"\blibdevice\.\w+\s*\(")  # a call, not the import
@@ -63,14 +63,22 @@ LIMITS = (
     Limit("libdevice_functions", "libdevice functions return None there",
           "use tl.exp, tl.log, tl.sqrt, tl.rsqrt, tl.erf, tl.sigmoid, tl.abs, tl.floor, tl.ceil and build the rest "
           "from them (tanh(x) = 2·sigmoid(2x) − 1)", lambda s: LIBDEVICE_CALL.search(s.source) is not None),
+    Limit("block_and_scalar_masks", "a mask that combines a block condition with a scalar one "
+          "(`(offs < n) & (row < rows)`) is refused with 'mask has unsupported dtype'",
+          "make the scalar condition a block first (`(offs < n) & (offs * 0 + row < rows)`) or fold it into the "
+          "block one (`offs < tl.where(row < rows, n, 0)`)", lambda s: "mask has unsupported dtype" in s.reason),
 )
+# The cached answer names the probes it ran: a kernelevolve that knows more limits probes again.
+PROBED = sorted(limit.name for limit in LIMITS)
 
 
 def probed_limits(cache_root: Path, triton_version: str) -> dict[str, str]:
     """{limit name: what its probe saw} for the limits this Triton version's interpreter has."""
     path = cache_root / "interpreter-limits" / f"triton-{triton_version}.json"
     if path.is_file():
-        return json.loads(path.read_text())["limits"]
+        cached = json.loads(path.read_text())
+        if cached.get("probes") == PROBED:
+            return cached["limits"]
     found = _run_probe(cache_root)
     if found.get("triton") != triton_version:
         raise ProbeFailed(f"the probe ran Triton {found.get('triton')}, the workers run {triton_version}")

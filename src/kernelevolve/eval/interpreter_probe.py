@@ -43,6 +43,13 @@ def _libdevice_exp(x_ptr, out_ptr, BLOCK: tl.constexpr):
     tl.store(out_ptr + offs, libdevice.exp(tl.load(x_ptr + offs)))
 
 
+@triton.jit
+def _block_and_scalar_mask(x_ptr, out_ptr, n, rows, BLOCK: tl.constexpr):
+    row = tl.program_id(0)
+    offs = tl.arange(0, BLOCK)
+    tl.store(out_ptr + row * BLOCK + offs, tl.load(x_ptr + offs), mask=(offs < n) & (row < rows))
+
+
 # Each probe returns None when the interpreter gets it right, else what it saw.
 def _off_by(got: torch.Tensor, want: torch.Tensor, allowed: float) -> str | None:
     error = (got.double() - want.double()).abs().max().item()
@@ -77,11 +84,21 @@ def libdevice_functions() -> str | None:
     return _off_by(out, x.exp(), 1e-5)
 
 
+def block_and_scalar_masks() -> str | None:
+    x = torch.randn(16)
+    out = torch.zeros(2, 16)
+    _block_and_scalar_mask[(2,)](x, out, 10, 1, BLOCK=16)
+    want = torch.zeros(2, 16)
+    want[0, :10] = x[:10]
+    return _off_by(out, want, 0.0)
+
+
 PROBES: dict[str, Callable[[], str | None]] = {
     "bf16_arithmetic": bf16_arithmetic,
     "bf16_dot": bf16_dot,
     "float_argument_methods": float_argument_methods,
     "libdevice_functions": libdevice_functions,
+    "block_and_scalar_masks": block_and_scalar_masks,
 }
 
 
@@ -97,7 +114,7 @@ def main() -> None:
             seen = f"{type(exc).__name__}: {exc}".splitlines()[0]
         if seen is not None:
             limits[name] = seen
-    print(json.dumps({"triton": triton.__version__, "limits": limits}))
+    print(json.dumps({"triton": triton.__version__, "probes": sorted(PROBES), "limits": limits}))
 
 
 if __name__ == "__main__":

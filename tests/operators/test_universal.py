@@ -93,7 +93,7 @@ def test_the_prompt_that_reaches_the_server_carries_the_reference_and_retrieved_
     assert (body["model"], body["max_tokens"], body["temperature"]) == ("fake-model", 2048, 0.2)
     assert proposal.source == KERNEL
     assert proposal.operator == "llm"
-    assert proposal.reason == "draft: write a first kernel — one masked program per 1024 elements, erf form of GELU."
+    assert proposal.reason == "one masked program per 1024 elements, erf form of GELU. (aim: draft: write a first kernel)"
     assert proposal.objects["reply.md"] == CODE_REPLY
     assert REFERENCE.strip() in proposal.objects["prompt.md"]
     assert proposal.objects["diagnosis.md"].startswith("No kernel yet")
@@ -124,7 +124,7 @@ def test_an_expansion_from_a_compile_error_carries_the_decisive_error(server, op
     assert broken_source.strip() in prompt
     assert f"- #1 llm, compile_error, score 0: {draft.reason}" in prompt
     assert "guidance/compile-errors.md" in prompt
-    assert proposal.reason.startswith("fix compile error: InterpreterError")
+    assert "(aim: fix compile error: InterpreterError" in proposal.reason
 
 
 def test_an_llm_error_propagates(server, operator):

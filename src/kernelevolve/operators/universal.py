@@ -87,7 +87,7 @@ class UniversalOperator:
         if parsed.source is None:
             reason = f"{parsed.reason} (aim: {aim})"
         else:
-            reason = f"{aim} — {parsed.change}" if parsed.change else aim
+            reason = f"{parsed.change} (aim: {aim})" if parsed.change else aim  # the change first: what show lists
         return Proposal(
             source=parsed.source,
             operator=self.name,

@@ -24,7 +24,7 @@ from kernelevolve.operators.context import (
     diagnose,
     inspirations,
 )
-from kernelevolve.platform import CudaPlatform
+from kernelevolve.platform import CudaPlatform, InterpreterPlatform
 from kernelevolve.problem import DEFAULT_TOLERANCES, Problem, Shape
 
 PROBLEM = Problem(
@@ -309,7 +309,15 @@ def test_ok_on_the_interpreter_says_speed_is_not_measured():
     assert not d.performance.timed
     assert "Speed is not measured" in d.render()
     assert d.aim().startswith("vary: correct on every case checked; this platform does not time kernels")
-    assert "kernelevolve retime" in d.aim()
+    assert d.aim().endswith("to be timed later on a GPU")
+
+
+def test_on_a_platform_without_timing_correct_nodes_read_not_timed_rather_than_score_1():
+    parent, child = node(1, ok_result(speedup=None)), node(2, ok_result(speedup=None), parent=1, change="vary")
+    d = diagnose(ExpansionContext(PROBLEM, parent, Graph([parent, child]), InterpreterPlatform(), random.Random(0)))
+    rendered = d.render()
+    assert "#1 llm, ok, not timed" in rendered and "→ correct (not timed)" in rendered
+    assert "score 1" not in rendered
 
 
 def test_harness_flags_are_shown():

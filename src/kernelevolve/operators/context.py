@@ -201,6 +201,7 @@ class Diagnosis:
     lineage_omitted: int = 0  # earlier steps left out of ``lineage``
     failed_siblings: tuple[FailedAttempt, ...] = ()
     correct_siblings: tuple[FailedAttempt, ...] = ()  # correct children already made from this parent
+    timed: bool = True  # whether the platform times kernels (untimed: a correct node's score means nothing)
     inspirations: tuple[Inspiration, ...] = ()
 
     def aim(self) -> str:
@@ -217,7 +218,7 @@ class Diagnosis:
         if self.performance is not None and not self.performance.timed:
             # Nothing here can tell a faster kernel: a different correct one is what a GPU can judge later.
             return _one_line(f"vary: {self.performance.hypothesis()}; write a different correct variant "
-                             "(tiling, block sizes, fusion) for `kernelevolve retime` to time on a GPU")
+                             "(tiling, block sizes, fusion), to be timed later on a GPU")
         if self.performance is not None:
             return _one_line(f"improve: {self.performance.hypothesis()}")
         return _one_line(f"fix {label}: {self.reason}")
@@ -256,11 +257,12 @@ def diagnose(ctx: ExpansionContext) -> Diagnosis:
     correct = failed_siblings(ctx.graph, ctx.parent, buggy=False)
     others = inspirations(ctx.graph, ctx.parent)
     if ctx.parent is None:
-        return Diagnosis(status=None, failed_siblings=failed, correct_siblings=correct, inspirations=others)
+        return Diagnosis(status=None, failed_siblings=failed, correct_siblings=correct, inspirations=others,
+                         timed=ctx.platform.timed)
     lineage = lineage_steps(ctx.graph, ctx.parent)
     shown = lineage[-MAX_LINEAGE:]
     history = {"lineage": tuple(shown), "lineage_omitted": len(lineage) - len(shown), "failed_siblings": failed,
-               "correct_siblings": correct, "inspirations": others}
+               "correct_siblings": correct, "inspirations": others, "timed": ctx.platform.timed}
     if ctx.parent.status not in VERDICT_VALUES:  # no_candidate: recorded without an evaluation
         return Diagnosis(status=ctx.parent.status, reason=str(ctx.parent.result.get("reason", "")), **history)
     result = node_result(ctx.parent)

@@ -5,8 +5,9 @@ budget of characters.
 The prompt is laid out for providers' prefix caches: the system message holds everything that stays
 the same through a run, in a fixed order (role and rules, the problem, its shapes and tolerances,
 the target, knowledge retrieved for the problem, the constraints, the output format); the user
-message holds what changes at each step (the aim, the current kernel, its diagnosis, knowledge
-retrieved for that diagnosis). Identical prefixes are what OpenAI-compatible servers reuse, and the
+message holds what changes at each step, what changes least first (knowledge retrieved for the
+diagnosis, often the same from one step to the next; then the aim, the current kernel and its
+diagnosis). Identical prefixes are what OpenAI-compatible servers reuse, and the
 Anthropic backend marks the system message for caching."""
 
 from __future__ import annotations
@@ -91,8 +92,8 @@ def build_messages(
     max_chars: int = MAX_PROMPT_CHARS,
 ) -> list[Message]:
     """The system message (what stays the same through the run: rules, problem, problem knowledge,
-    constraints, output format) and the user message (what this step changes: aim, current kernel,
-    diagnosis, knowledge for the diagnosis) for one expansion. A document is shown once: the
+    constraints, output format) and the user message (what this step changes: knowledge for the
+    diagnosis, aim, current kernel, diagnosis) for one expansion. A document is shown once: the
     constraints, then the problem's documents, win over the diagnosis's.
 
     Over ``max_chars`` the diagnosis's knowledge is left out, then the problem's (the cached part

@@ -178,7 +178,7 @@ def _checked_call(guard, model, inputs, case: Case, variant: int, previous, devi
                   structure: str, trace: list[str], allowed: frozenset[str]) -> list[torch.Tensor]:
     call_inputs = [clone_value(x) for x in inputs]
     try:
-        with torch.no_grad(), guard.watch(variant, _sources(model, call_inputs)) as record:
+        with torch.no_grad(), guard.watch(variant, _sources(model, call_inputs), trace=True) as record:
             result = model(*call_inputs)
             _sync(device)
     except CandidateFailure:
@@ -195,7 +195,7 @@ def _checked_call(guard, model, inputs, case: Case, variant: int, previous, devi
             raise CandidateFailure.of("rejected", f"output {i} is a {type(out).__name__}, a Tensor subclass", case)
         if out.device.type != torch.device(device).type:
             raise CandidateFailure.of("mismatch", f"output {i} is on {out.device}, expected {device}", case)
-    trace.extend(record.launch_signatures)
+    trace.extend(record.launch_signatures or [])
     trace.extend(f"aten.{op.name}" for op in record.compute_ops)
     reasons = violations(record, outputs, _scale(model, inputs), allowed)
     patched = guard.patched()

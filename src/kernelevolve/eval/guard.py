@@ -95,7 +95,8 @@ class CallRecord:
     after_launch: dict[int, str] = field(default_factory=dict)  # CPU storage -> digest right after its last launch
     host_reads: int = 0  # elements read into the host or Python
     host_doors: set[str] = field(default_factory=set)
-    launch_signatures: list[str] = field(default_factory=list)  # what each launch ran, and how (see launch_signature)
+    # what each launch ran, and how (see launch_signature); None: not traced (timed calls)
+    launch_signatures: list[str] | None = None
 
     def received_source_elements(self) -> int:
         """Elements of the problem's inputs and parameters handed to this call's Triton kernels."""
@@ -192,7 +193,8 @@ class Guard:
             record = guard.record
             record.launches += 1
             record.launched_kernels.append(getattr(fn_self, "__name__", type(fn_self).__name__))
-            record.launch_signatures.append(launch_signature(fn_self, args, kwargs))
+            if record.launch_signatures is not None:
+                record.launch_signatures.append(launch_signature(fn_self, args, kwargs))
             tensors = [v for v in list(args) + list(kwargs.values()) if isinstance(v, torch.Tensor)]
             for value in tensors:
                 record.written_storages.add(storage_key(value))
@@ -246,12 +248,14 @@ class Guard:
                 setattr(module, name, counted(getattr(module, name), "processes_started"))
 
     @contextmanager
-    def watch(self, sentinel: int | None, sources: list[torch.Tensor]) -> Iterator[CallRecord]:
+    def watch(self, sentinel: int | None, sources: list[torch.Tensor], trace: bool = False) -> Iterator[CallRecord]:
         """Record one forward call of the candidate on ``sources`` (its inputs and parameters).
 
         ``sentinel`` picks the fill of uninitialised allocations; None leaves them alone (timed
-        calls: a fill would be device work inside the timed region)."""
-        self.record = CallRecord(sources={storage_key(t): t.numel() for t in sources})
+        calls: a fill would be device work inside the timed region). ``trace`` records each launch's
+        signature (checked calls, for duplicate detection; timed calls leave launches untouched)."""
+        self.record = CallRecord(sources={storage_key(t): t.numel() for t in sources},
+                                 launch_signatures=[] if trace else None)
         if self.device == "cuda":
             self.record.stream = torch.cuda.current_stream()
         self.sentinel = sentinel

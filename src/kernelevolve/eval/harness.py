@@ -274,11 +274,8 @@ class Harness:
         kernel.write_text(source)
         (scratch / CANARY).write_text("kernelevolve: candidates must not touch files they did not create\n")
         request = {**request, "kernel": str(kernel), "scratch": str(scratch), "out_dir": str(out_dir)}
-        def timed_before(fingerprint: str | None) -> bool:  # by another candidate: the same one is timed again
-            earlier = self._earlier(problem, worker.gpu, fingerprint)
-            return earlier is not None and earlier.source_hash != source_hash(source)
-
-        reply, log_tail = self._exchange(worker, request, timeout_s, timed_before)
+        reply, log_tail = self._exchange(worker, request, timeout_s,
+                                         lambda fp: self._earlier(problem, worker.gpu, fp, source) is not None)
         if not _scratch_intact(scratch, source):
             return EvalResult(status=Status.rejected, log_tail=self.redact(log_tail),
                               reason="deletes or rewrites files it did not create in its working directory")
@@ -294,11 +291,14 @@ class Harness:
         result.skipped_shapes = sorted({c.shape for c in cases_for(problem) if refs.cases[c.id].get("skipped")})
         return result
 
-    def _earlier(self, problem: Problem, gpu: str | None, fingerprint: str | None) -> EvalResult | None:
+    def _earlier(self, problem: Problem, gpu: str | None, fingerprint: str | None, source: str) -> EvalResult | None:
+        """The first correct result of *another* candidate with these launches on this GPU (the same
+        source judged again is judged, and timed, again)."""
         if fingerprint is None:
             return None
         with self._lock:
-            return self._launches.get((problem.hash, gpu, fingerprint))
+            earlier = self._launches.get((problem.hash, gpu, fingerprint))
+        return earlier if earlier is not None and earlier.source_hash != source_hash(source) else None
 
     def _same_launches(self, problem: Problem, gpu: str | None, source: str, result: EvalResult) -> None:
         """A correct candidate whose checked calls launched exactly what an earlier one's did is its
@@ -306,14 +306,12 @@ class Harness:
         duplicate scores what the original scored and, ties going to the earlier node, never
         becomes a run's best in its place, so a candidate that forged its launches gains nothing."""
         fingerprint = result.launch_fingerprint
-        earlier = self._earlier(problem, gpu, fingerprint)
+        earlier = self._earlier(problem, gpu, fingerprint, source)
         if earlier is None:
             if fingerprint is not None and (result.timings or not self.platform.timed):
-                with self._lock:
+                with self._lock:  # the first with these launches stays (a source judged again is no duplicate)
                     self._launches.setdefault((problem.hash, gpu, fingerprint),
                                               result.model_copy(update={"source_hash": source_hash(source)}))
-            return
-        if earlier.source_hash == source_hash(source):
             return
         result.duplicate_of = earlier.source_hash
         if self.platform.timed:

@@ -111,10 +111,10 @@ class CompileClock:
 def run_candidate(worker: Any, entry: dict[str, Any], req: dict[str, Any]) -> dict[str, Any]:
     guard, device, kernel = worker.guard, worker.device, req["kernel"]
     cases = [Case(**c) for c in req["cases"]]
-    phases = {"started": time.perf_counter(), "compiled_before": worker.compile_clock.seconds}
+    started, compiled_before = time.perf_counter(), worker.compile_clock.seconds
     warmup_inputs = _prepare_baselines(worker, entry, cases, req.get("baselines", []))
     worker.channel.send({"event": "candidate_start"})
-    phases["prepared"] = time.perf_counter()
+    prepared = time.perf_counter()
     try:
         cand_module = load_candidate(kernel)
     except SyntaxError as exc:
@@ -144,15 +144,15 @@ def run_candidate(worker: Any, entry: dict[str, Any], req: dict[str, Any]) -> di
     reply: dict[str, Any] = {"status": "ran", "cases": results,
                              "fingerprint": hashlib.sha256("\n".join(trace).encode()).hexdigest() if trace else None,
                              "kernels": compiled_kernels(cand_module, device)}
-    phases["checked"] = time.perf_counter()
-    compiled = worker.compile_clock.seconds - phases["compiled_before"]
+    checked = timed_from = time.perf_counter()
+    compiled = worker.compile_clock.seconds - compiled_before
     if req.get("timing"):
         worker.channel.send({"event": "timing_ready", "baselines": bool(req.get("baselines")),
                              "fingerprint": reply["fingerprint"]})
         go = worker.channel.receive()  # the harness's gate: this GPU is ours until the reply
         if go is None or go.get("op") not in ("time", "skip"):
             raise RuntimeError(f"expected the harness's go-ahead to time, got {go!r}")
-        phases["gate"] = time.perf_counter()
+        timed_from = time.perf_counter()  # after the wait at the gate
         if go["op"] == "time":  # "skip": the same launches were timed before, for another candidate
             reply["timings"], stopped = _time(worker, entry, model, warmup_inputs, req, out_dir)
             if stopped:
@@ -160,12 +160,9 @@ def run_candidate(worker: Any, entry: dict[str, Any], req: dict[str, Any]) -> di
             refused = _patched(guard, " while timed")
             if refused:
                 return refused
-    done = time.perf_counter()
-    gate = phases.get("gate", phases["checked"])
-    reply["phases"] = {"prepare_s": phases["prepared"] - phases["started"],
-                       "check_s": phases["checked"] - phases["prepared"] - compiled,
+    reply["phases"] = {"prepare_s": prepared - started, "check_s": checked - prepared - compiled,
                        "compile_s": compiled if worker.compile_clock.available else None,
-                       "time_s": done - gate}
+                       "time_s": time.perf_counter() - timed_from}
     return reply
 
 

@@ -75,18 +75,25 @@ class ReferenceFacts:
 
 # One entry per problem file content: every expansion of a run asks again, and the import and the
 # input draws it saves are the slow part.
+_modules: dict[tuple[Path, str], types.ModuleType] = {}
 _described: dict[tuple[Path, str], ReferenceFacts] = {}
+_traced: dict[tuple[Path, str], list[str]] = {}
+
+
+def _module(problem: Problem) -> types.ModuleType:
+    """The problem file imported once per content, for the facts and the trace alike."""
+    key = (problem.path, problem.hash)
+    if key not in _modules:
+        _modules[key] = import_problem_module(problem.path)
+    return _modules[key]
 
 
 def describe_reference(problem: Problem) -> ReferenceFacts:
     """The facts of ``problem``'s reference, computed once per problem file content."""
     key = (problem.path, problem.hash)
     if key not in _described:
-        _described[key] = _describe(problem.path, problem.shapes)
+        _described[key] = _describe(_module(problem), problem.path, problem.shapes)
     return _described[key]
-
-
-_traced: dict[tuple[Path, str], list[str]] = {}
 
 
 def reference_aten_ops(problem: Problem) -> list[str]:
@@ -96,7 +103,7 @@ def reference_aten_ops(problem: Problem) -> list[str]:
     triton), which the harness's own process never does."""
     key = (problem.path, problem.hash)
     if key not in _traced:
-        module = import_problem_module(problem.path)
+        module = _module(problem)
         cls = reference_class(module)
         small = min(problem.shapes, key=lambda s: sum(v for v in s.params.values() if isinstance(v, int)))
         _traced[key] = (traced_operators(module, cls, problem.shapes[0], "meta")
@@ -104,8 +111,7 @@ def reference_aten_ops(problem: Problem) -> list[str]:
     return _traced[key]
 
 
-def _describe(path: Path, shapes: list[Shape]) -> ReferenceFacts:
-    module = import_problem_module(path)
+def _describe(module: types.ModuleType, path: Path, shapes: list[Shape]) -> ReferenceFacts:
     cls = reference_class(module)
     bound = next(n for n in REFERENCE_CLASSES if getattr(module, n, None) is cls)
     notes: list[str] = []

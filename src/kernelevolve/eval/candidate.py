@@ -91,6 +91,7 @@ class CompileClock:
 
     def __init__(self) -> None:
         self.seconds = 0.0
+        self.count = 0  # compilations finished
         self._began: float | None = None
         runtime = getattr(getattr(sys.modules.get("triton"), "knobs", None), "runtime", None)
         self.available = runtime is not None and hasattr(runtime, "jit_post_compile_hook")
@@ -105,13 +106,15 @@ class CompileClock:
     def _after(self, *args: Any, **kwargs: Any) -> None:
         if self._began is not None:
             self.seconds += time.perf_counter() - self._began
+            self.count += 1
             self._began = None
 
 
 def run_candidate(worker: Any, entry: dict[str, Any], req: dict[str, Any]) -> dict[str, Any]:
     guard, device, kernel = worker.guard, worker.device, req["kernel"]
     cases = [Case(**c) for c in req["cases"]]
-    started, compiled_before = time.perf_counter(), worker.compile_clock.seconds
+    clock = worker.compile_clock
+    started, compiled_before, compiles_before = time.perf_counter(), clock.seconds, clock.count
     warmup_inputs = _prepare_baselines(worker, entry, cases, req.get("baselines", []))
     worker.channel.send({"event": "candidate_start"})
     prepared = time.perf_counter()
@@ -145,7 +148,7 @@ def run_candidate(worker: Any, entry: dict[str, Any], req: dict[str, Any]) -> di
                              "fingerprint": hashlib.sha256("\n".join(trace).encode()).hexdigest() if trace else None,
                              "kernels": compiled_kernels(cand_module, device)}
     checked = timed_from = time.perf_counter()
-    compiled = worker.compile_clock.seconds - compiled_before
+    compiled, compiles = clock.seconds - compiled_before, clock.count - compiles_before
     if req.get("timing"):
         worker.channel.send({"event": "timing_ready", "baselines": bool(req.get("baselines")),
                              "fingerprint": reply["fingerprint"]})
@@ -161,7 +164,8 @@ def run_candidate(worker: Any, entry: dict[str, Any], req: dict[str, Any]) -> di
             if refused:
                 return refused
     reply["phases"] = {"prepare_s": prepared - started, "check_s": checked - prepared - compiled,
-                       "compile_s": compiled if worker.compile_clock.available else None,
+                       "compile_s": compiled if clock.available else None,
+                       "compiles": compiles if clock.available else None,
                        "time_s": time.perf_counter() - timed_from}
     return reply
 

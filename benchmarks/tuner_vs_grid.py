@@ -1,7 +1,7 @@
 """The tuner's search against the exhaustive grid of a sample kernel's tunables.
 
     python benchmarks/tuner_vs_grid.py [--platform interpreter|cuda] [--operators mbdt ...]
-        [--radius 1] [--max-grid 27] [--seconds S] [--seeds 10]
+        [--radius 1] [--max-grid 27] [--seconds S] [--seeds 10] [--workers 8]
 
 For each recsys operator: every point of the grid (each tunable of the suite's sample kernel within
 ``--radius`` notches of its value; past ``--max-grid`` points, or past what the operator's share
@@ -29,6 +29,7 @@ import random
 import statistics
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -36,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from kernelevolve.eval.harness import Harness  # noqa: E402
+from kernelevolve.eval.placement import gpus_here  # noqa: E402
 from kernelevolve.graph import Graph, NodeView, source_hash  # noqa: E402
 from kernelevolve.operators.base import ExpansionContext  # noqa: E402
 from kernelevolve.operators.config_search import OptunaSearch  # noqa: E402
@@ -67,10 +69,11 @@ def grid_points(space: Space) -> list[tuple]:
 
 
 def evaluate_grid(harness: Harness, problem: Problem, sample: NodeView, radius: int, max_grid: int,
-                  seconds: float) -> tuple[Space, dict[tuple, dict]]:
+                  seconds: float, workers: int = 1) -> tuple[Space, dict[tuple, dict]]:
     """The grid that fits in ``seconds`` (at most ``max_grid`` points) and the harness's result for
-    each of its points. The sample is evaluated first (the references and baselines are made
-    then), a second point times one evaluation, and the grid is sized from that."""
+    each of its points, ``workers`` at a time (the harness times one at a time on a GPU). The
+    sample is evaluated first (the references and baselines are made then), a second point times
+    one evaluation, and the grid is sized from that."""
     def evaluate(source: str) -> dict:
         result = harness.evaluate(problem, source)
         kept = result.model_dump(mode="json", include={"status", "reason", "failure", "device", "versions"})
@@ -84,13 +87,15 @@ def evaluate_grid(harness: Harness, problem: Problem, sample: NodeView, radius: 
     before = time.monotonic()
     by_source[second] = evaluate(second)
     per_point = time.monotonic() - before
-    fits = int((seconds - (time.monotonic() - started)) / per_point) + 2 if math.isfinite(seconds) else max_grid
+    left = seconds - (time.monotonic() - started)
+    fits = int(left / per_point * workers) + 2 if math.isfinite(seconds) else max_grid
     space = grid_space(sample, radius, max(2, min(max_grid, fits)))
-    grid = {}
-    for point in grid_points(space):
-        source = space.source(point)
-        grid[point] = by_source[source] if source in by_source else evaluate(source)
-    return space, grid
+    points = {point: space.source(point) for point in grid_points(space)}
+    with ThreadPoolExecutor(workers) as pool:
+        fresh = dict(zip([s for s in dict.fromkeys(points.values()) if s not in by_source],
+                         pool.map(evaluate, [s for s in dict.fromkeys(points.values()) if s not in by_source])))
+    by_source |= fresh
+    return space, {point: by_source[source] for point, source in points.items()}
 
 
 def replay(space: Space, problem: Problem, grid: dict[tuple, dict], sampler: str, seed: int, platform: str) -> list[float]:
@@ -187,6 +192,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--samplers", nargs="+", default=list(SAMPLERS), choices=SAMPLERS)
     parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument("--workers", type=int, default=1, help="grid points evaluated at once (timed one at a time)")
     parser.add_argument("--grid-only", action="store_true", help="measure and save the grids; replay them later")
     parser.add_argument("--replay", type=Path, help="replay the searches over a saved grid (no device needed)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
@@ -212,14 +218,15 @@ def main() -> None:
               "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "command": command}
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.out / f"tuner_vs_grid-{platform.name}"
-    with Harness(platform, timeout_s=args.timeout) as harness:
+    gpus = gpus_here()[:1] if platform.timed else []
+    with Harness(platform, workers=args.workers, gpus=gpus, timeout_s=args.timeout) as harness:
         for i, name in enumerate(args.operators):
             problem = load_problem(SUITE / f"{name}.py", timeout_s=args.timeout)
             source = (SAMPLES / f"{name}.py").read_text()
             sample = NodeView(1, None, 1.0, False, "ok", "seed", source_hash(source), source)
             left = math.inf if args.seconds is None else args.seconds - (time.monotonic() - started)
             space, grid = evaluate_grid(harness, problem, sample, args.radius, args.max_grid,
-                                        left / (len(args.operators) - i))
+                                        left / (len(args.operators) - i), args.workers)
             print(f"{name}: grid of {space.size} points in {time.monotonic() - started:.0f} s", flush=True)
             first = next(iter(grid.values()))
             report["device"] = report["device"] or first.get("device", "")

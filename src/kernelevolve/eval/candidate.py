@@ -157,12 +157,16 @@ def run_candidate(worker: Any, entry: dict[str, Any], req: dict[str, Any]) -> di
             raise RuntimeError(f"expected the harness's go-ahead to time, got {go!r}")
         timed_from = time.perf_counter()  # after the wait at the gate
         if go["op"] == "time":  # "skip": the same launches were timed before, for another candidate
-            reply["timings"], stopped = _time(worker, entry, model, warmup_inputs, req, out_dir)
+            kept: list[tuple[Path, list[torch.Tensor]]] = []
+            reply["timings"], stopped = _time(worker, entry, model, warmup_inputs, req, kept)
             if stopped:
                 reply["timing_stopped"] = stopped
             refused = _patched(guard, " while timed")
             if refused:
                 return refused
+            worker.channel.send({"event": "timed"})  # the GPU is free: the files are written without it
+            for path, outputs in kept:
+                torch.save(outputs, path)
     reply["phases"] = {"prepare_s": prepared - started, "check_s": checked - prepared - compiled,
                        "compile_s": compiled if clock.available else None,
                        "compiles": compiles if clock.available else None,
@@ -241,11 +245,14 @@ def _baseline(worker, entry, name: str):
 
 
 def _time(worker, entry, model, warmup_inputs, req: dict[str, Any],
-          out_dir: Path) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+          kept: list[tuple[Path, list[torch.Tensor]]]) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """Each production shape's timings in order; with an incumbent, the rest are abandoned after a
-    shape where the candidate is clearly slower than it (what was measured is said)."""
+    shape where the candidate is clearly slower than it (what was measured is said). Each timed
+    call's outputs are copied to the host as it returns, into ``kept`` (file, tensors), for the
+    harness to compare: written once the GPU is no longer needed."""
     from kernelevolve.eval.timing import TimingError, clearly_slower, time_interleaved
 
+    out_dir = Path(req["out_dir"])
     rows = []
     incumbent = req.get("incumbent") or {}
     for shape, inputs in warmup_inputs.items():
@@ -259,7 +266,7 @@ def _time(worker, entry, model, warmup_inputs, req: dict[str, Any],
         def keep(name: str, k: int, result: Any, sets=sets, watched=watched) -> None:
             if name == "candidate":
                 watched.check(result, shape, k)
-                torch.save([o.detach().cpu() for o in flatten(result)[1]], out_dir / f"{sets[k].id}.timed.pt")
+                kept.append((out_dir / f"{sets[k].id}.timed.pt", [o.detach().cpu() for o in flatten(result)[1]]))
 
         try:
             with torch.no_grad():

@@ -45,7 +45,7 @@ from kernelevolve.platform import Platform, peak_for
 from kernelevolve.problem import Problem
 from kernelevolve.reference import describe_reference
 
-HARNESS_VERSION = "3"  # bump to invalidate every cached reference and result
+HARNESS_VERSION = "4"  # bump to invalidate every cached reference and result
 CANARY = "README.kernelevolve"
 
 
@@ -337,6 +337,8 @@ class Harness:
             elif message.get("event") == "timing_ready":  # timing needs the GPU alone: wait at its gate
                 with worker.gate.alone(worker, drain_others=bool(message.get("baselines"))) as waited:
                     worker.send({"op": "time"})
+                    message = worker.receive(timeout_s)
+                if message.get("event") == "timed":  # timing done: its outputs are written with the GPU free
                     message = worker.receive(timeout_s)
                 message.setdefault("phases", {})["gate_s"] = waited
         except WorkerTimeout:

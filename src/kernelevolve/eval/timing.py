@@ -32,9 +32,11 @@ import torch
 L2_FLUSH_BYTES = 256 * 1024 * 1024  # several times the L2 of any current GPU (H100: 50 MB)
 GRAPH_BELOW_MS = 0.020  # below ~20 µs, launch overhead dominates: replay a CUDA graph instead
 # One input set per timed repetition; their count is bounded by what the sets and their reference
-# outputs weigh (both are kept on disk, and each is made by the problem's own recipe).
-TIMING_SETS_MIN, TIMING_SETS_MAX = 5, 50
-TIMING_SETS_BYTES = 2 << 30  # inputs + outputs of all of one shape's sets
+# outputs weigh (both are kept on disk, and a candidate's timed outputs in its worker's memory until
+# the GPU is free). 25 interleaved repetitions give a median within noise of 50's, at half the time
+# the GPU is held.
+TIMING_SETS_MIN, TIMING_SETS_MAX = 5, 25
+TIMING_SETS_BYTES = 1 << 30  # inputs + outputs of all of one shape's sets
 WALL_SLACK_MS = 0.05  # host launch + sync latency a wall-clock region may add to an event region
 LEAD_MIN_MS, LEAD_MAX_MS = 0.05, 5.0  # GPU-side spin queued ahead of each timed call
 LEAD_FACTOR = 1.5  # the spin lasts this many times the function's measured launch time

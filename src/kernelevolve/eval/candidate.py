@@ -174,6 +174,45 @@ def run_candidate(worker: Any, entry: dict[str, Any], req: dict[str, Any]) -> di
     return reply
 
 
+def run_for_profiler(worker: Any, entry: dict[str, Any], req: dict[str, Any]) -> dict[str, Any]:
+    """A correct candidate's calls at one shape for the profiler that started this worker: warm-up
+    calls (compilation, autotuning), then, once the harness says go (its GPU gate held), one call
+    between ``cudaProfilerStart`` and ``Stop``, the only launches the profiler measures."""
+    device, kernel = worker.device, req["kernel"]
+    case = Case(**req["case"])
+    try:
+        module = load_candidate(kernel)
+    except Exception as exc:  # candidate import-time code
+        raise classify(exc, kernel, during="importing the candidate") from exc
+    model = _instantiate(module, entry, device, kernel)
+    inputs = _same_inputs(entry, case, req["digest"], device)
+
+    def call() -> None:
+        args = [clone_value(x) for x in inputs]
+        try:
+            with torch.no_grad():
+                model(*args)
+                _sync(device)
+        except Exception as exc:  # candidate code: classified, never swallowed
+            raise classify(exc, kernel, case=case) from exc
+
+    for _ in range(req["warmup"]):
+        call()
+    worker.channel.send({"event": "profile_ready"})
+    go = worker.channel.receive()
+    if go is None or go.get("op") != "profile":
+        raise RuntimeError(f"expected the harness's go-ahead to profile, got {go!r}")
+    profiled = device.startswith("cuda")  # elsewhere nothing is profiled: the calls run all the same
+    if profiled:
+        torch.cuda.profiler.start()
+    try:
+        call()
+    finally:
+        if profiled:
+            torch.cuda.profiler.stop()
+    return {"status": "ran", "dirty": True}  # a profiled worker serves no other candidate
+
+
 def _allowed(entry: dict[str, Any]) -> frozenset[str]:
     """The PyTorch operators the problem lets a candidate compute with (``ALLOW_TORCH_OPS``)."""
     return frozenset(entry["problem"].allow_torch_ops)

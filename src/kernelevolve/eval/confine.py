@@ -247,7 +247,8 @@ def main() -> None:
     if child == 0:
         try:
             check(libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "pdeathsig")
-            os.close(spec.lifeline)
+            if spec.lifeline >= 0:
+                os.close(spec.lifeline)
             if spec.mode != "off":
                 _inside(spec, box)
             _report(spec, box)
@@ -262,8 +263,9 @@ def main() -> None:
 
 
 def _watch(child: int, lifeline: int, wake: int) -> None:
-    """Wait for the worker; kill it the moment the lifeline breaks (the harness died)."""
-    watched = [lifeline, wake]
+    """Wait for the worker; kill it the moment the lifeline breaks (the harness died). Without a
+    lifeline (-1: a profiler stands between harness and launcher) the worker ends with its stdin."""
+    watched = [lifeline, wake] if lifeline >= 0 else [wake]
     while True:
         ready, _, _ = select.select(watched, [], [], 5.0)
         if lifeline in ready and not os.read(lifeline, 64):

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from kernelevolve.config import cache_dir as default_cache_dir
+from kernelevolve.eval import ncu
 from kernelevolve.eval.check_sizes import Unfittable, fitted
 from kernelevolve.eval.compare import EXACT_SLACK, OutputUnreadable, check_outputs, load_outputs, timed_output_mismatch
 from kernelevolve.eval.confine import Limits
@@ -33,6 +34,7 @@ from kernelevolve.eval.result import (
     Incumbent,
     KernelProfile,
     Mismatch,
+    NcuProfile,
     ShapeTiming,
     Status,
     TimingStop,
@@ -75,12 +77,16 @@ class Harness:
     Every phase a user waits on (loading the problem and computing references, preparing
     baselines, the candidate itself) is bounded by ``timeout_s``. Candidate workers run in the OS
     sandbox of ``eval/confine.py`` (``sandbox``: strict, best-effort or off), with ``hidden``
-    (and the cache) out of their sight."""
+    (and the cache) out of their sight. With ``profile``, each correct candidate is also profiled
+    by Nsight Compute at its first production shape (``EvalResult.ncu``, eval/ncu.py)."""
 
     def __init__(self, platform: Platform, workers: int = 1, timeout_s: float = 180.0, cache_dir: Path | None = None,
                  sandbox: str = "best-effort", hidden: tuple[Path, ...] = (), limits: Limits | None = None,
-                 gpus: list[str] | None = None):
+                 gpus: list[str] | None = None, profile: bool = False):
         self.platform = platform
+        # why --profile cannot profile here (no GPU, no ncu): said once by the CLI, the run goes on
+        self.profile_unavailable = ncu.unavailable(platform) if profile else None
+        self.profile = profile and self.profile_unavailable is None
         self.timeout_s = timeout_s
         self.redact = Redactor()
         self.cache_root = cache_dir or default_cache_dir()
@@ -218,6 +224,8 @@ class Harness:
             result.notes = problem_notes(judged, refs)
             result.device = refs.device_name
             result.versions = refs.versions
+            if self.profile and result.correct:
+                result.ncu = self._profile(judged, source, refs, result)
             if self.platform.triton_interpreter:
                 dtypes = frozenset(d for c in refs.cases.values() for d in c.get("dtypes", []))
                 self.interpreter_limits.mark(result, source, dtypes, refs.versions.get("triton", ""))
@@ -290,6 +298,30 @@ class Harness:
         result.log_tail = log_tail
         result.skipped_shapes = sorted({c.shape for c in cases_for(problem) if refs.cases[c.id].get("skipped")})
         return result
+
+    def _profile(self, problem: Problem, source: str, refs: References, result: EvalResult) -> NcuProfile:
+        """Nsight Compute's profile of a correct candidate at its first production shape, in a fresh
+        candidate worker (confined as every other) that ncu starts on the GPU that judged it."""
+        case = next((c for c in judged_cases(problem, refs) if c.timed), None)
+        if case is None:
+            return NcuProfile(error="the problem has no production shape to profile")
+        pool = self.candidates
+
+        def start(profiler: tuple[str, ...]) -> WorkerProcess:
+            return WorkerProcess("candidate", self.platform, self.redact, None, pool.sandbox,
+                                 frozenset({str(problem.path.resolve().parent)}), pool.hidden, pool.limits,
+                                 result.gpu, pool.gates.get(result.gpu), profiler)
+
+        def request(worker: WorkerProcess) -> dict[str, Any]:
+            scratch = Path(tempfile.mkdtemp(prefix="profile-", dir=worker.home))
+            (scratch / "kernel.py").write_text(source)
+            return {"op": "profile", "problem": str(problem.path), "trials": problem.trials, "sizes": problem.sizes,
+                    "kernel": str(scratch / "kernel.py"), "scratch": str(scratch), "case": case.to_json(),
+                    "digest": refs.cases[case.id]["digest"], "warmup": ncu.WARMUP_CALLS}
+
+        profiled = ncu.profile(start, request, [k.name for k in result.kernels], case.shape, self.timeout_s)
+        profiled.error = self.redact(profiled.error)
+        return profiled
 
     def _earlier(self, problem: Problem, gpu: str | None, fingerprint: str | None, source: str) -> EvalResult | None:
         """The first correct result of *another* candidate with these launches on this GPU (the same

@@ -65,7 +65,9 @@ class WorkerProcess:
 
     def __init__(self, role: str, platform: Platform, redact: Redactor, cpu_threads: int | None = None,
                  sandbox: str = "off", readable: frozenset[str] = frozenset(), hidden: tuple[str, ...] = (),
-                 limits: confine.Limits | None = None, gpu: str | None = None, gate: DeviceGate | None = None):
+                 limits: confine.Limits | None = None, gpu: str | None = None, gate: DeviceGate | None = None,
+                 profiler: tuple[str, ...] = ()):
+        """``profiler``: a command line (eval/ncu.py) that starts the launcher and profiles the worker."""
         self.role = role
         self.platform = platform
         self.redact = redact
@@ -88,13 +90,17 @@ class WorkerProcess:
             extra.update(_private_dirs(self.home), TORCHINDUCTOR_COMPILE_THREADS="1")
         env = worker_environment(os.environ, str(self.home), extra)
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
-        lifeline, self._lifeline = os.pipe()
+        if profiler:
+            env["LC_NUMERIC"] = "C"  # the profiler's numbers as 31,392.5 whatever the user's locale
+        # A profiler between the harness and the launcher need not pass the lifeline on: without
+        # one, the worker still ends when its stdin closes, and the kill takes the whole group.
+        lifeline, self._lifeline = os.pipe() if not profiler else (-1, -1)
         spec = confine.Spec(mode=sandbox, home=str(self.home), read=sorted(readable), hidden=list(hidden),
                             limits=limits or confine.Limits(), cgroup=self.cgroup, lifeline=lifeline)
         launcher_log = open(self.home / "launcher.log", "wb")
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "kernelevolve.eval.confine", spec.to_json(), "--",
+                [*profiler, sys.executable, "-m", "kernelevolve.eval.confine", spec.to_json(), "--",
                  sys.executable, "-m", "kernelevolve.eval.worker", role, platform.device, str(self.log_path)],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
@@ -102,10 +108,11 @@ class WorkerProcess:
                 cwd=self.home,
                 env=env,
                 start_new_session=True,
-                pass_fds=(lifeline,),
+                pass_fds=(lifeline,) if lifeline >= 0 else (),
             )
         finally:
-            os.close(lifeline)
+            if lifeline >= 0:
+                os.close(lifeline)
             launcher_log.close()
         self._buffer = b""
         try:

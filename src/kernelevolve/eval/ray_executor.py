@@ -56,8 +56,8 @@ class ProblemFile:
 class EvaluationActor:
     """Runs inside a Ray worker process: a Harness on that node and the problem files it was sent."""
 
-    def __init__(self, platform: str, timeout_s: float, sandbox: str = "best-effort"):
-        self.harness = Harness(detect(platform), workers=1, timeout_s=timeout_s, sandbox=sandbox)
+    def __init__(self, platform: str, timeout_s: float, sandbox: str = "best-effort", profile: bool = False):
+        self.harness = Harness(detect(platform), workers=1, timeout_s=timeout_s, sandbox=sandbox, profile=profile)
         self.folder = Path(tempfile.mkdtemp(prefix="kernelevolve-actor-"))
         self.problems: dict[str, Problem] = {}
 
@@ -95,7 +95,7 @@ class RayExecutor:
     """
 
     def __init__(self, platform: str = "auto", workers: int = 1, timeout_s: float = 180.0,
-                 address: str | None = None, sandbox: str = "best-effort"):
+                 address: str | None = None, sandbox: str = "best-effort", profile: bool = False):
         try:
             wanted = None if platform == "auto" else named(platform)  # detected on the actors' nodes
         except PlatformError as exc:
@@ -103,12 +103,13 @@ class RayExecutor:
         if wanted is not None and wanted.name not in RUNNABLE:
             raise ExecutorError(f"--platform {platform} cannot run here: choose auto, {', '.join(RUNNABLE)}")
         self.workers = workers
+        self.profile = profile
         self._disconnect_at_close = _connect(address)
         self._actors: list[Any] = []
         try:
             resources = _resources(wanted)
             self._actor_class = ray.remote(EvaluationActor).options(**resources)
-            self._actor_args = (platform, timeout_s, sandbox)
+            self._actor_args = (platform, timeout_s, sandbox, profile)
             self._actors = [self._actor_class.remote(*self._actor_args) for _ in range(workers)]
             self.platform = self._actor_platform(self._actors[0], resources)
         except BaseException:

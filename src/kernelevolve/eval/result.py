@@ -107,6 +107,69 @@ class KernelProfile(BaseModel):
     occupancy: Real | None = None  # share of the SM's thread slots resident blocks fill
 
 
+class NcuKernel(BaseModel):
+    """One kernel launch as Nsight Compute measured it; shares of peak as fractions (0.73 is 73%)."""
+
+    name: str
+    duration_ns: Real | None = None
+    dram_throughput: Real | None = None  # DRAM bandwidth used, share of its peak
+    memory_throughput: Real | None = None  # the busiest memory unit (L1, L2, DRAM), share of its peak
+    compute_throughput: Real | None = None  # the busiest SM pipeline, share of its peak
+    achieved_occupancy: Real | None = None  # active warps per SM, share of the SM's warp slots
+    theoretical_occupancy: Real | None = None
+    cycles_per_issue: Real | None = None  # warp cycles between two issued instructions
+    stalls: dict[str, Real] = Field(default_factory=dict)  # stall reason -> share of those cycles, largest first
+
+    def bound(self) -> str:
+        """memory-bound or compute-bound by the nearer roof; latency-bound when neither is near
+        (both under 60% of peak, where Nsight Compute's own rule looks at latency)."""
+        memory = max(self.memory_throughput or 0.0, self.dram_throughput or 0.0)
+        compute = self.compute_throughput or 0.0
+        if max(memory, compute) < 0.6:
+            return "latency-bound"
+        return "memory-bound" if memory >= compute else "compute-bound"
+
+    def top_stalls(self, count: int = 2) -> list[tuple[str, float]]:
+        """The largest stall reasons ('selected' is a warp issuing, not a stall)."""
+        return [(r, v) for r, v in self.stalls.items() if r != "selected"][:count]
+
+    def summary(self) -> str:
+        """One line: 'memory-bound: DRAM 73% of peak, achieved occupancy 82%, top stall: long scoreboard 81%'."""
+        parts = []
+        if self.dram_throughput is not None:
+            parts.append(f"DRAM {self.dram_throughput:.0%} of peak")
+        if self.compute_throughput is not None:
+            parts.append(f"compute {self.compute_throughput:.0%} of peak")
+        if self.achieved_occupancy is not None:
+            parts.append(f"achieved occupancy {self.achieved_occupancy:.0%}")
+        stalls = self.top_stalls(1)
+        if stalls:
+            parts.append(f"top stall: {stalls[0][0]} {stalls[0][1]:.0%}")
+        return f"{self.bound()}: {', '.join(parts)}"
+
+
+class NcuProfile(BaseModel):
+    """Nsight Compute's measurement of a correct candidate at one production shape (``--profile``),
+    or why there is none: ``error`` says in one line what refused or failed."""
+
+    shape: str = ""
+    kernels: list[NcuKernel] = Field(default_factory=list)  # the profiled launches, longest first
+    error: str = ""
+    seconds: Real | None = None  # how long the profile took, ncu's start to its report
+
+    @property
+    def main(self) -> NcuKernel | None:
+        """The launch that took longest: the one a hypothesis is about."""
+        return self.kernels[0] if self.kernels else None
+
+    def summary(self) -> str:
+        main = self.main
+        if main is None:
+            return f"no NCU profile: {self.error or 'no kernel was profiled'}"
+        others = f" (the longest of {len(self.kernels)} launches)" if len(self.kernels) > 1 else ""
+        return f"NCU on shape {self.shape}, {main.name}{others}: {main.summary()}"
+
+
 class TimingStop(BaseModel):
     """Why a correct candidate's timing was abandoned before its last production shape."""
 
@@ -197,6 +260,7 @@ class EvalResult(BaseModel):
     # hash of every launch (kernel, arguments by shape, grid, options) and PyTorch op of the checked calls
     launch_fingerprint: str | None = None
     kernels: list[KernelProfile] = Field(default_factory=list)  # compiled kernels; empty on the interpreter
+    ncu: NcuProfile | None = None  # Nsight Compute's profile of a correct kernel (--profile on a GPU)
     duplicate_of: str | None = None  # source hash of an earlier candidate with the same launches (timings reused)
     elapsed_s: Real = 0.0
     source_hash: str = ""

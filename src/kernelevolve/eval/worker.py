@@ -189,6 +189,17 @@ class Worker:
             reply.update(left_behind.reply(), dirty=True)
         return reply
 
+    def profile(self, req: dict[str, Any]) -> dict[str, Any]:
+        """Run a correct candidate for a profiler that started this worker (eval/ncu.py)."""
+        from kernelevolve.eval.candidate import run_for_profiler
+
+        entry = self._problem(req)
+        os.chdir(req["scratch"])
+        try:
+            return run_for_profiler(self, entry, req)
+        except CandidateFailure as failure:
+            return failure.reply()
+
     def compiled(self, entry: dict[str, Any]) -> Any:
         if entry["compiled"] is None:
             import torch
@@ -249,7 +260,8 @@ def main() -> None:
         if req["op"] == "shutdown":
             return
         try:
-            reply = worker.reference(req) if req["op"] == "reference" else worker.evaluate(req)
+            handle = {"reference": worker.reference, "profile": worker.profile}.get(req["op"], worker.evaluate)
+            reply = handle(req)
         except Exception as exc:  # a harness-side failure: the parent reports it as an internal error
             reply = {"status": "internal_error", "reason": f"{type(exc).__name__}: {exc}",
                      "traceback": traceback.format_exc()}

@@ -66,3 +66,14 @@ def test_json_of_an_unwritten_output_is_strict_json(tmp_path):
     payload = json.loads(proc.stdout, parse_constant=refuse)
     assert proc.returncode == 1 and payload["status"] == "mismatch"
     assert payload["cases"][-1]["mismatch"]["got"] == "nan"
+
+
+
+def test_profile_without_a_gpu_says_it_is_unavailable_and_evaluates(tmp_path):
+    # a kernel the static checks judge: the verdict comes without a worker, the message before it
+    proc = run_eval(tmp_path, "syntax_error.py", "--profile", "--json")
+    assert proc.returncode == 1, proc.stderr
+    assert "no NCU profiles: --profile needs Nsight Compute on an NVIDIA GPU; the interpreter platform has none" \
+        in " ".join(proc.stderr.split())
+    payload = json.loads(proc.stdout)
+    assert payload["status"] == "syntax_error" and payload["ncu"] is None

@@ -31,6 +31,7 @@ ELSEWHERE = "another-host.invalid:4242:0123456789abcdef"  # a live controller on
 
 class InstantEvaluator:
     platform = InterpreterPlatform()
+    profile = False
 
     def __init__(self, seconds: float = 0.0):
         self.seconds = seconds

@@ -79,6 +79,10 @@ _debug = debug_from_env()
 _argv: Optional[list[str]] = None  # the arguments of the command being run (set as they are parsed)
 
 PlatformOpt = typer.Option("auto", "--platform", help="auto, cuda, rocm or interpreter (CPU, correctness only).")
+ProfileOpt = typer.Option(False, "--profile", help="Profile each correct kernel with Nsight Compute (ncu on PATH, "
+                          "a CUDA GPU) at its first production shape: DRAM and compute throughput, achieved "
+                          "occupancy and the top stall reasons, stored with its result and read by the diagnosis "
+                          "(some seconds more per correct kernel). Without ncu or a GPU it says so and goes on.")
 SandboxOpt = typer.Option("best-effort", "--sandbox", help="strict (refuse to run a candidate unconfined), "
                           "best-effort (confine with what this machine offers; results say what is missing) "
                           "or off (no OS sandbox; every result says so).")
@@ -195,6 +199,7 @@ def eval_command(
                                   "its references, preparing baselines, the candidate (all cases together)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
     sandbox: str = SandboxOpt,
+    profile: bool = ProfileOpt,
 ) -> None:
     """Check one candidate against a problem; exit 0 iff it is correct."""
     from kernelevolve.eval.harness import Harness, HarnessError
@@ -209,7 +214,8 @@ def eval_command(
         with stdout_for_json_only() if as_json else contextlib.nullcontext():
             target = detect(platform)
             prob = load_problem(problem, timeout_s=timeout)
-            with Harness(target, timeout_s=timeout, sandbox=sandbox) as harness:
+            with Harness(target, timeout_s=timeout, sandbox=sandbox, profile=profile) as harness:
+                profile_unavailable(harness)
                 if not as_json:
                     err.print(f"evaluating [bold]{escape(str(kernel))}[/] on [bold]{escape(prob.name)}[/] "
                               f"({target.name}) …")
@@ -229,6 +235,37 @@ def eval_command(
     else:
         show_result(result, target)
     raise typer.Exit(0 if result.correct else EXIT_FAILED)
+
+
+def profile_unavailable(harness) -> None:
+    """Say once, on stderr, that ``--profile`` cannot profile here; the work goes on without it."""
+    if harness.profile_unavailable:
+        err.print(f"[yellow]no NCU profiles:[/] {escape(harness.profile_unavailable)}; going on without them",
+                  soft_wrap=True)
+
+
+def show_ncu(result) -> None:
+    """A correct kernel's Nsight Compute profile (``--profile``), or why it has none."""
+    profile = result.ncu
+    if profile is None:
+        return
+    if not profile.kernels:
+        out.print(f"[yellow]no NCU profile:[/] {escape(profile.error or 'no kernel was profiled')}")
+        return
+    table = Table(title=escape(f"NCU profile, shape {profile.shape}"))
+    for col in ("kernel", "µs", "DRAM %", "memory %", "compute %", "achieved occupancy", "top stalls"):
+        table.add_column(col, justify="left" if col in ("kernel", "top stalls") else "right")
+    for k in profile.kernels:
+        stalls = ", ".join(f"{reason} {share:.0%}" for reason, share in k.top_stalls(3))
+        table.add_row(escape(k.name), _num(k.duration_ns and k.duration_ns / 1e3, 2), _pct(k.dram_throughput),
+                      _pct(k.memory_throughput), _pct(k.compute_throughput), _pct(k.achieved_occupancy),
+                      escape(stalls or "-"))
+    out.print(table)
+    out.print(escape(profile.summary()), soft_wrap=True)
+
+
+def _pct(value: Optional[float]) -> str:
+    return "-" if value is None else f"{value:.0%}"
 
 
 def show_result(result, platform) -> None:
@@ -260,6 +297,7 @@ def show_result(result, platform) -> None:
         out.print(f"speedup over torch.compile (geometric mean): [bold]{_ratio(result.speedup)}[/]")
     elif result.correct and not platform.timed:
         out.print(f"no timing on the {platform.name}: it proves correctness, not speed")
+    show_ncu(result)
     for note in result.notes:
         out.print(f"[yellow]{escape(note)}[/]")
     if result.skipped_shapes:
@@ -344,6 +382,7 @@ def optimize(
                                 "space: tpe, random, grid or cmaes (Optuna's samplers; pip install "
                                 "'kernelevolve[tune]'), or neighbours (one or two parameters a notch away)."),
     sandbox: str = SandboxOpt,
+    profile: bool = ProfileOpt,
 ) -> None:
     """Search for a faster kernel; the same command resumes an interrupted run."""
     from pydantic import ValidationError
@@ -365,7 +404,7 @@ def optimize(
             ray_address=ray_address, warm_start=warm_start,
             max_seconds=max_seconds, stall_steps=stall, target_score=target, search_untimed=search_untimed,
             timeout=timeout,
-            llm_fraction=llm_fraction, knowledge=knowledge, sandbox=sandbox, sampler=sampler,
+            llm_fraction=llm_fraction, knowledge=knowledge, sandbox=sandbox, sampler=sampler, profile=profile,
             command=command_line(),
         )
         if config.problem.is_dir():
@@ -383,6 +422,7 @@ def optimize(
     from kernelevolve.search.progress import LiveView
 
     if isinstance(prepared.evaluator, Harness):
+        profile_unavailable(prepared.evaluator)
         try:
             # the problem's own faults (too large to shrink, random, unseeded) end here, before a run exists
             judged = prepared.evaluator.judged(prepared.problem)
@@ -481,14 +521,19 @@ def runs(store: Optional[str] = StoreOpt, objects: Optional[Path] = ObjectsOpt,
 
 @app.command()
 def show(run: str, store: Optional[str] = StoreOpt, objects: Optional[Path] = ObjectsOpt,
-         as_json: bool = typer.Option(False, "--json")) -> None:
+         as_json: bool = typer.Option(False, "--json"),
+         node_id: Optional[int] = typer.Option(None, "--node", help="Show one node's evaluation instead: its "
+                                               "verdict, timings and NCU profile (optimize --profile).")) -> None:
     """A run's nodes, their LLM tokens and cost, its best kernel and each shape's fastest; nodes whose files
-    are gone are marked."""
+    are gone are marked. With --node, that node's evaluation."""
     from kernelevolve.llm.usage import Usage
     from kernelevolve.search.winners import run_winners
 
     with _open_existing(store, objects) as st:
         record = _run(st, run)
+        if node_id is not None:
+            show_node(st, record, node_id, as_json)
+            return
         nodes = st.nodes(record.id)
         best = st.best(record.id)
         winners, _ = run_winners(st, record.id)
@@ -523,6 +568,32 @@ def show(run: str, store: Optional[str] = StoreOpt, objects: Optional[Path] = Ob
     if gone:
         err.print(f"[yellow]warning:[/] {gone} of {len(nodes)} nodes have lost files under "
                   f"{escape(str(st.objects.root))}: is this the object directory the run wrote (--objects)?")
+
+
+def show_node(st, record, node_id: int, as_json: bool) -> None:
+    """One node of a run: its stored evaluation, as ``eval`` shows a result."""
+    from kernelevolve.operators.context import node_result
+    from kernelevolve.platform import PlatformError, named
+
+    node = st.node(node_id)
+    if node is None or node.run_id != record.id:
+        fail(f"run {record.name} has no node {node_id}", f"`kernelevolve show {record.name}` lists the run's nodes")
+    if node.missing_files():
+        fail(f"node {node_id} has lost files: {', '.join(p.name for p in node.missing_files())}")
+    view = node.to_view(with_source=False)
+    if as_json:
+        sys.stdout.write(json.dumps(node.to_json() | {"result": view.result}) + "\n")
+        return
+    out.print(escape(f"node {node.id} of run {record.name} ({node.operator}, parent {node.parent_id or '-'}): "
+                     f"{node.tags.get('change', '')}"))
+    if view.status == "no_candidate":
+        out.print(f"[red]no_candidate[/]: {escape(str(view.result.get('reason', '')))}")
+        return
+    try:
+        platform = named(record.platform)
+    except PlatformError as exc:
+        fail(f"run {record.name} names a platform this version does not know: {exc}")
+    show_result(node_result(view), platform)
 
 
 def show_winners(run: str, winners) -> None:

@@ -109,6 +109,9 @@ class OptimizeConfig(BaseModel):
     search_untimed: bool = False
     timeout: float = Field(180.0, gt=0, description="seconds per evaluation phase (problem, baselines, candidate)")
     sandbox: str = "best-effort"  # strict | best-effort | off: the OS confinement of candidate workers
+    # Profile each correct candidate with Nsight Compute (ncu) at its first production shape, for the
+    # diagnosis of its expansions (CUDA with ncu on PATH; elsewhere the run says so and goes on).
+    profile: bool = False
     llm_fraction: float = Field(0.7, ge=0, le=1, description="share of expansions given to the LLM")
     knowledge: list[Path] = Field(default_factory=list)
     seed: int = 0  # the search's random seed

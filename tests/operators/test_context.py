@@ -12,6 +12,7 @@ from kernelevolve.eval.result import (
     EvalResult,
     Failure,
     Mismatch,
+    NcuProfile,
     ShapeTiming,
     Status,
 )
@@ -451,3 +452,26 @@ def test_the_compiled_kernels_profile_is_shown_and_summarised_into_the_hypothesi
 
 def test_the_interpreter_says_it_has_no_compiled_kernel_profile():
     assert "No compiled-kernel profile here: the interpreter compiles nothing" in diagnosis_of(ok_result(speedup=None)).render()
+
+
+# --- Nsight Compute's profile (--profile) ---------------------------------------------------------
+
+
+def test_the_ncu_profile_is_shown_and_summarised_into_the_hypothesis():
+    from kernelevolve.eval.ncu import parse
+
+    report = (Path(__file__).parents[1] / "eval" / "ncu" / "details.csv").read_text()
+    profile = NcuProfile(shape="n4096", kernels=parse(report))
+    d = diagnosis_of(ok_result(timing()).model_copy(update={"ncu": profile}))
+    assert ("NCU on shape n4096, add (the longest of 2 launches): memory-bound: DRAM 73% of peak, compute 9% of "
+            "peak, achieved occupancy 82%, top stall: long scoreboard 81%") in d.performance.hypothesis()
+    text = d.render()
+    assert "Nsight Compute on shape n4096" in text
+    assert "| add | 31.39 | 73% | 73% | 8.8% | 82% | memory-bound | long scoreboard 81%, lg throttle 7.2%, wait 5.1% |" in text
+
+
+def test_a_refused_ncu_profile_says_why_in_the_diagnosis():
+    refused = NcuProfile(shape="n4096", error="ncu may not read the GPU's performance counters here (ERR_NVGPUCTRPERM).")
+    d = diagnosis_of(ok_result(timing()).model_copy(update={"ncu": refused}))
+    assert "No Nsight Compute profile: ncu may not read the GPU's performance counters here (ERR_NVGPUCTRPERM)." in d.render()
+    assert "NCU" not in d.performance.hypothesis()

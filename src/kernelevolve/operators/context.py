@@ -21,6 +21,7 @@ from kernelevolve.eval.result import (
     Failure,
     KernelProfile,
     Mismatch,
+    NcuProfile,
     ShapeTiming,
 )
 from kernelevolve.graph import VERDICTS, Graph, NodeView, Status
@@ -122,6 +123,7 @@ class PerformanceReport:
     shapes: tuple[ShapeReport, ...]
     skipped_shapes: tuple[str, ...] = ()  # shapes the interpreter did not check (inputs too large)
     kernels: tuple[KernelProfile, ...] = ()  # the compiled kernels (none on the interpreter)
+    ncu: NcuProfile | None = None  # Nsight Compute's measurement at one shape (--profile on a GPU)
 
     @property
     def timed(self) -> bool:
@@ -142,7 +144,14 @@ class PerformanceReport:
         if focus is None:
             return "correct on every case checked; this platform does not time kernels"
         suffix = f" on shape {focus.timing.shape}" if len(self.shapes) > 1 else ""
-        return focus.hypothesis() + suffix + self.profile_note()
+        return focus.hypothesis() + suffix + self.profile_note() + self.ncu_note()
+
+    def ncu_note(self) -> str:
+        """What Nsight Compute measured, where it did: its bound, DRAM and compute throughput,
+        achieved occupancy and top stall, on the launch that took longest."""
+        if self.ncu is None or self.ncu.main is None:
+            return ""
+        return f"; {self.ncu.summary()}"
 
     def profile_note(self) -> str:
         """What the compiled kernels add to the hypothesis: spills, and occupancy under a quarter."""
@@ -362,6 +371,7 @@ def performance_report(result: EvalResult) -> PerformanceReport:
         shapes=tuple(ShapeReport(t, bottleneck(t)) for t in result.timings),
         skipped_shapes=tuple(result.skipped_shapes),
         kernels=tuple(result.kernels),
+        ncu=result.ncu,
     )
 
 

@@ -95,7 +95,7 @@ def build_tuner(config: OptimizeConfig) -> tuple[Tuner, str]:
 
 
 def local_harness(platform: Platform, workers: int | None, timeout: float, sandbox: str,
-                  hidden: tuple[Path, ...] = (), gpus: str | None = None) -> Harness:
+                  hidden: tuple[Path, ...] = (), gpus: str | None = None, profile: bool = False) -> Harness:
     """This machine's worker pool: ``workers`` candidate workers (default: a few per GPU, one on the
     interpreter) spread over the GPUs ``gpus`` names (``--gpus``; default: all visible)."""
     try:
@@ -103,7 +103,7 @@ def local_harness(platform: Platform, workers: int | None, timeout: float, sandb
     except PlacementError as exc:
         raise SearchError(str(exc)) from exc
     return Harness(platform, workers=workers or default_workers(len(chosen), os.cpu_count() or 1),
-                   timeout_s=timeout, sandbox=sandbox, hidden=hidden, gpus=chosen)
+                   timeout_s=timeout, sandbox=sandbox, hidden=hidden, gpus=chosen, profile=profile)
 
 
 def open_evaluator(config: OptimizeConfig, hidden: tuple[Path, ...] = ()) -> Evaluator:
@@ -111,7 +111,7 @@ def open_evaluator(config: OptimizeConfig, hidden: tuple[Path, ...] = ()) -> Eva
     this machine, decide the platform). ``hidden``: the store's directories, out of candidates' sight."""
     if config.executor == "local":
         return local_harness(detect(config.platform), config.workers, config.timeout, config.sandbox, hidden,
-                             config.gpus)
+                             config.gpus, config.profile)
     if importlib.util.find_spec("ray") is None:
         raise SearchError("--executor ray needs Ray here and on every evaluation host: "
                           "pip install 'kernelevolve[distributed]'")
@@ -119,7 +119,7 @@ def open_evaluator(config: OptimizeConfig, hidden: tuple[Path, ...] = ()) -> Eva
 
     try:
         return RayExecutor(config.platform, workers=config.workers or 1, timeout_s=config.timeout, sandbox=config.sandbox,
-                           address=config.ray_address)
+                           address=config.ray_address, profile=config.profile)
     except ExecutorError as exc:
         raise SearchError(str(exc)) from exc
 

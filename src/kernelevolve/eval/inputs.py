@@ -1,6 +1,6 @@
 """Inputs of one correctness case, made identically in the reference and the candidate worker:
 seeded, the problem's own (``get_inputs`` as written) or drawn from a redraw distribution (never
-all-zero or constant), drawn on the device they are used on.
+all-zero or constant), then moved to the device.
 """
 
 from __future__ import annotations
@@ -74,18 +74,18 @@ def timing_cases(case: Case, count: int) -> list[Case]:
 
 def _redraw(t: torch.Tensor, dist: str, gen: torch.Generator) -> torch.Tensor:
     """A floating tensor of the same shape and dtype drawn from ``dist``."""
-    shape, dtype, on = t.shape, t.dtype, {"generator": gen, "dtype": torch.float64, "device": gen.device}
+    shape, dtype = t.shape, t.dtype
     if dist == "normal":
-        x = torch.randn(shape, **on)
+        x = torch.randn(shape, generator=gen, dtype=torch.float64)
     elif dist == "uniform":
-        x = torch.rand(shape, **on) * 2 - 1
+        x = torch.rand(shape, generator=gen, dtype=torch.float64) * 2 - 1
     elif dist == "heavy_tailed":  # Student-t with 2 degrees of freedom, clipped to stay finite
-        z = torch.randn(shape, **on)
-        chi = torch.randn((2, *shape), **on).pow(2).sum(0)
+        z = torch.randn(shape, generator=gen, dtype=torch.float64)
+        chi = torch.randn((2, *shape), generator=gen, dtype=torch.float64).pow(2).sum(0)
         x = (z / torch.sqrt(chi / 2 + 1e-12)).clamp(-1e3, 1e3)
     elif dist == "large":  # large magnitude, kept inside what the dtype holds after a few products
         scale = 30.0 if dtype == torch.float16 else 1e3
-        x = torch.randn(shape, **on) * scale
+        x = torch.randn(shape, generator=gen, dtype=torch.float64) * scale
     else:
         raise ValueError(f"unknown distribution {dist!r}")
     return x.to(dtype)
@@ -97,25 +97,19 @@ def clone_value(x: Any) -> Any:
 
 
 def make_inputs(module: types.ModuleType, problem: Problem, case: Case, device: str) -> list[Any]:
-    """The case's inputs on ``device``, drawn there: the recipe runs with ``device`` as torch's
-    default device (a tensor it creates with an explicit ``device="cpu"`` is drawn on the host and
-    moved), so that a timed repetition's fresh set costs a GPU a few launches, not the host seconds
-    of drawing millions of values. The same seed on the same kind of device draws the same values:
-    the reference and the candidate worker compare digests to prove it."""
     torch.manual_seed(case.seed)
     get_inputs = module.get_inputs
-    with torch.device(device):
-        if case.dist == OWN:
-            inputs = list(get_inputs(**case.params))
-        elif takes_dist(get_inputs):
-            inputs = list(get_inputs(**case.params, dist=case.dist))
-        else:
-            inputs = list(get_inputs(**case.params))
-            gen = torch.Generator(device=device).manual_seed(case.seed)
-            inputs = [
-                _redraw(x, case.dist, gen) if isinstance(x, torch.Tensor) and x.is_floating_point() else x
-                for x in inputs
-            ]
+    if case.dist == OWN:
+        inputs = list(get_inputs(**case.params))
+    elif takes_dist(get_inputs):
+        inputs = list(get_inputs(**case.params, dist=case.dist))
+    else:
+        inputs = list(get_inputs(**case.params))
+        gen = torch.Generator().manual_seed(case.seed)
+        inputs = [
+            _redraw(x, case.dist, gen) if isinstance(x, torch.Tensor) and x.is_floating_point() else x
+            for x in inputs
+        ]
     return [x.to(device) if isinstance(x, torch.Tensor) else x for x in inputs]
 
 

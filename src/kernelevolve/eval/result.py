@@ -256,7 +256,8 @@ class EvalResult(BaseModel):
     sandbox: str = ""  # the OS confinement the candidate ran under, and what this machine lacked
     gpu: str | None = None  # the device id (as CUDA_VISIBLE_DEVICES names it) that evaluated it
     timing_stopped: TimingStop | None = None  # early stop: timing abandoned against the incumbent
-    phases: dict[str, Real | None] = Field(default_factory=dict)  # seconds: prepare, compile, check, gate, time
+    # seconds of prepare, compile, check, gate and time; and compiles, how many kernels were compiled
+    phases: dict[str, int | Real | None] = Field(default_factory=dict)
     # hash of every launch (kernel, arguments by shape, grid, options) and PyTorch op of the checked calls
     launch_fingerprint: str | None = None
     kernels: list[KernelProfile] = Field(default_factory=list)  # compiled kernels; empty on the interpreter

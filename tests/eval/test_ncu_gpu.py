@@ -1,5 +1,6 @@
-"""A real Nsight Compute profile through the harness: a suite sample kernel evaluated with
-``profile=True`` on a CUDA GPU with ncu on PATH (skipped without either).
+"""A real Nsight Compute profile through the harness: the bundled softmax example's kernel (small
+shapes, quick references) evaluated with ``profile=True`` on a CUDA GPU with ncu on PATH (skipped
+without either).
 
     PYTHONPATH=src python -m pytest -q -s tests/eval/test_ncu_gpu.py
 
@@ -18,8 +19,8 @@ import pytest
 from kernelevolve.problem import load_problem
 
 ROOT = Path(__file__).resolve().parents[2]
-PROBLEM = ROOT / "suites" / "recsys" / "rmsnorm_backward.py"
-SAMPLE = ROOT / "src" / "kernelevolve" / "knowledge" / "base" / "samples" / "recsys" / "rmsnorm_backward.py"
+PROBLEM = ROOT / "examples" / "softmax" / "problem.py"
+SAMPLE = ROOT / "examples" / "softmax" / "kernel.py"
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(shutil.which("ncu") is None, reason="needs Nsight Compute (ncu on PATH)")]
@@ -40,7 +41,7 @@ def profiled(sandbox: str, cache_dir: Path):
 def test_a_suite_sample_unconfined_is_profiled_with_dram_and_occupancy(cache_dir):
     profile = profiled("off", cache_dir).ncu
     assert profile.kernels, profile.error
-    assert profile.shape == "4096x8192"  # the first production shape
+    assert profile.shape == "512x1000"  # the first production shape
     main = profile.main
     assert main.name in {k.name for k in profile.kernels}
     assert main.dram_throughput is not None and 0 < main.dram_throughput <= 1.0

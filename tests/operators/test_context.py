@@ -410,6 +410,11 @@ def test_query_terms_of_a_fast_kernel_follow_its_bottleneck():
     assert terms[0] == "performance" and any("memory bandwidth" in t for t in terms)
 
 
+def test_query_terms_of_an_untimed_correct_kernel_ask_for_a_variant_not_for_performance():
+    terms = diagnosis_of(ok_result(speedup=None)).query_terms()
+    assert terms == ["correct variant", "tiling, block sizes, fusion"]
+
+
 # --- inspirations ---------------------------------------------------------------------------------
 
 

@@ -82,7 +82,7 @@ def test_a_draft_prompt_says_there_is_no_kernel_yet():
 def test_prompt_carries_the_parent_kernel_and_its_decisive_compile_error():
     prompt = user_prompt(broken_parent())
     assert PARENT_SOURCE.strip() in prompt
-    assert "Node #7" in prompt
+    assert "# Diagnosis of node #7" in prompt
     assert "InterpreterError: ValueError(\"arange's arguments must be of type tl.constexpr\")" in prompt
     assert "kernel.py line 5: offs = tl.arange(0, n_cols)" in prompt
     assert "Aim: fix compile error: InterpreterError" in prompt
@@ -116,6 +116,24 @@ def test_what_stays_the_same_through_a_run_is_the_system_message_and_what_change
         assert variable in user and variable not in system
     assert system.index("# Problem") < system.index("# Knowledge for this problem") < system.index("# Constraints")
     assert user.count("def softmax_kernel(): pass") == 0  # a problem document is not repeated per step
+
+
+def test_the_step_part_runs_from_what_changes_least_to_what_changes_every_step():
+    user = messages_for(broken_parent())[1].content
+    order = ["# Knowledge retrieved for this diagnosis", "# Current kernel", PARENT_SOURCE.strip(),
+             "# Diagnosis of node #7", "# Task", "Aim: fix compile error"]
+    assert [user.index(part) for part in order] == sorted(user.index(part) for part in order)
+    assert "node #7" not in user[: user.index(PARENT_SOURCE.strip())].lower()  # the node id follows the code
+
+
+def test_retrieved_documents_are_shown_in_the_order_given_and_kept_by_rank():
+    first, second = (Document(f"guidance/{n}.md", n.title(), f"# {n.title()}\n\n" + n * 300) for n in ("aa", "bb"))
+    by_rank = messages_for(None, knowledge=(second, first), knowledge_order={"guidance/aa.md": 0, "guidance/bb.md": 1})
+    user = by_rank[1].content
+    assert user.index("## Aa (") < user.index("## Bb (")  # aa was retrieved first in the run: it stays on top
+    kept = messages_for(None, knowledge=(second, first), knowledge_order={"guidance/aa.md": 0, "guidance/bb.md": 1},
+                        knowledge_chars=800)[1].content
+    assert "## Bb (" in kept and "## Aa (" not in kept  # the budget goes to the best ranked
 
 
 def test_a_prompt_over_its_budget_drops_retrieved_knowledge_and_else_is_refused():

@@ -4,13 +4,14 @@ reading of replies: which code block becomes the kernel, and what a reply withou
 from __future__ import annotations
 
 import random
+import re
 from pathlib import Path
 
 import pytest
 
 from kernelevolve.eval.result import EvalResult, Failure, Status
 from kernelevolve.graph import Graph, NodeView
-from kernelevolve.knowledge import KnowledgeBase
+from kernelevolve.knowledge import Document, KnowledgeBase
 from kernelevolve.llm import Ensemble, LLMRequestError
 from kernelevolve.operators.base import ExpansionContext
 from kernelevolve.operators.context import CHANGE_TAG
@@ -125,6 +126,25 @@ def test_an_expansion_from_a_compile_error_carries_the_decisive_error(server, op
     assert f"- #1 llm, compile_error, score 0: {draft.reason}" in prompt
     assert "guidance/compile-errors.md" in prompt
     assert "(aim: fix compile error: InterpreterError" in proposal.reason
+
+
+def test_documents_the_system_message_holds_leave_the_step_part_its_slots(server, operator):
+    server.play([Reply(text=CODE_REPLY)])
+    operator.knowledge_k = 1
+    parent = NodeView(1, None, 0.0, True, "syntax_error", "llm", "h1", "def broken(:\n",
+                      EvalResult(status=Status.syntax_error, reason="invalid syntax").model_dump(mode="json"))
+    expand(operator, parent, [parent])
+    system, user = (m["content"] for m in server.bodies[-1]["messages"])
+    step_docs = re.findall(r"^## .* \(`([^`]+)`\)$", user.split("# Current kernel")[0], re.MULTILINE)
+    # The query (syntax error, output format) ranks constraints/output-format.md first; the system
+    # message shows it already, so the one step slot goes to the next document, not to nothing.
+    assert len(step_docs) == 1 and not step_docs[0].startswith("constraints/")
+
+
+def test_a_document_retrieved_again_keeps_the_place_it_first_had(operator):
+    first, second, third = (Document(f"guidance/{n}.md", n, n) for n in ("b", "a", "c"))
+    assert operator.first_retrieved([first, second]) == {"guidance/b.md": 0, "guidance/a.md": 0}
+    assert operator.first_retrieved([third, first]) == {"guidance/c.md": 1, "guidance/b.md": 0}
 
 
 def test_an_llm_error_propagates(server, operator):

@@ -50,6 +50,8 @@ BOTTLENECK_TERMS = {
     "launch-bound": "launch overhead kernel fusion grid size",
     "unknown": "autotune block sizes num_warps",
 }
+# What a different correct variant may change where nothing is timed: the aim names it, retrieval asks for it.
+VARIANT_CHANGES = "tiling, block sizes, fusion"
 
 _FRAME = re.compile(r'^\s*File "(?P<path>[^"]+)", line (?P<line>\d+), in (?P<func>.+)$')
 _TRACEBACK = "Traceback (most recent call last):"
@@ -227,7 +229,7 @@ class Diagnosis:
         if self.performance is not None and not self.performance.timed:
             # Nothing here can tell a faster kernel: a different correct one is what a GPU can judge later.
             return _one_line(f"vary: {self.performance.hypothesis()}; write a different correct variant "
-                             "(tiling, block sizes, fusion), to be timed later on a GPU")
+                             f"({VARIANT_CHANGES}), to be timed later on a GPU")
         if self.performance is not None:
             return _one_line(f"improve: {self.performance.hypothesis()}")
         return _one_line(f"fix {label}: {self.reason}")
@@ -236,6 +238,9 @@ class Diagnosis:
         """Words for knowledge retrieval: the status first, then what the diagnosis found."""
         if self.status is None:
             return ["first kernel", "output format", "block sizes masking"]
+        if self.performance is not None and not self.performance.timed:
+            # No timing, no bottleneck: retrieval asks for what the aim asks, not for roofline analysis.
+            return ["correct variant", VARIANT_CHANGES]
         terms = ["performance" if self.status == Status.ok.value else self.status]
         if self.error is not None:
             terms += [self.error.error_class, *self.error.lines[:1]]

@@ -5,15 +5,18 @@ budget of characters.
 The prompt is laid out for providers' prefix caches: the system message holds everything that stays
 the same through a run, in a fixed order (role and rules, the problem, its shapes and tolerances,
 the target, knowledge retrieved for the problem, the constraints, the output format); the user
-message holds what changes at each step, what changes least first (knowledge retrieved for the
-diagnosis, often the same from one step to the next; then the aim, the current kernel and its
-diagnosis). Identical prefixes are what OpenAI-compatible servers reuse, and the
+message holds what changes at each step, what changes least first: knowledge retrieved for the
+diagnosis (often the same from one step to the next, and shown in the order the run first
+retrieved it, so a document retrieved again keeps its place), correct kernels of other branches,
+the current kernel (whose head a child often shares with its parent), its diagnosis, and last the
+node's id and the aim. Identical prefixes are what OpenAI-compatible servers reuse, and the
 Anthropic backend marks the system message for caching."""
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -86,6 +89,7 @@ def build_messages(
     constraints_docs: list[Document],
     *,
     problem_docs: Sequence[Document] = (),
+    knowledge_order: Mapping[str, int] | None = None,
     knowledge_chars: int = KNOWLEDGE_CHARS,
     problem_knowledge_chars: int = PROBLEM_KNOWLEDGE_CHARS,
     constraints_chars: int = CONSTRAINTS_CHARS,
@@ -93,15 +97,17 @@ def build_messages(
 ) -> list[Message]:
     """The system message (what stays the same through the run: rules, problem, problem knowledge,
     constraints, output format) and the user message (what this step changes: knowledge for the
-    diagnosis, aim, current kernel, diagnosis) for one expansion. A document is shown once: the
-    constraints, then the problem's documents, win over the diagnosis's.
+    diagnosis, inspirations, current kernel, diagnosis, aim) for one expansion. A document is shown once: the
+    constraints, then the problem's documents, win over the diagnosis's. ``knowledge_docs`` come
+    best first, and the best are the ones the budget keeps; ``knowledge_order`` (a key by path, such
+    as the step that first retrieved each) is the order they are shown in, by path where it ties.
 
     Over ``max_chars`` the diagnosis's knowledge is left out, then the problem's (the cached part
     changes then, but only for prompts that big); PromptTooLarge if it is still over."""
     budgets = ((knowledge_chars, problem_knowledge_chars), (0, problem_knowledge_chars), (0, 0))
     for knowledge_budget, problem_budget in budgets:
         messages = _render_messages(ctx, diagnosis, knowledge_docs, constraints_docs, problem_docs,
-                                    knowledge_budget, problem_budget, constraints_chars)
+                                    knowledge_order, knowledge_budget, problem_budget, constraints_chars)
         size = sum(len(m.content) for m in messages)
         if size <= max_chars:
             return messages
@@ -117,6 +123,7 @@ def _render_messages(
     knowledge_docs: list[Document],
     constraints_docs: list[Document],
     problem_docs: Sequence[Document],
+    knowledge_order: Mapping[str, int] | None,
     knowledge_chars: int,
     problem_knowledge_chars: int,
     constraints_chars: int,
@@ -125,6 +132,9 @@ def _render_messages(
     for_problem = [d for d in problem_docs if d.path not in constraint_paths]
     shown = constraint_paths | {d.path for d in for_problem}
     retrieved = [d for d in knowledge_docs if d.path not in shown]
+    knowledge = excerpts(retrieved, knowledge_chars)
+    if knowledge_order is not None:
+        knowledge.sort(key=lambda e: (knowledge_order.get(e.path, math.inf), e.path))
     reference = describe_reference(ctx.problem)
     parent = ctx.parent
     values = {
@@ -142,7 +152,7 @@ def _render_messages(
         "parent_source": parent.source if parent is not None and parent.source.strip() else None,
         "diagnosis": diagnosis.render(),
         "inspirations": diagnosis.inspirations,
-        "knowledge": excerpts(retrieved, knowledge_chars),
+        "knowledge": knowledge,
         "problem_knowledge": excerpts(for_problem, problem_knowledge_chars),
         "constraints": excerpts(constraints_docs, constraints_chars),
         "init_signature": reference.init_signature,

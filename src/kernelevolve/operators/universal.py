@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import random
 import re
+import threading
 from typing import Protocol
 
 from kernelevolve.knowledge import Document, KnowledgeBase, build_query
@@ -51,6 +52,11 @@ class UniversalOperator:
         self.knowledge = knowledge
         self.knowledge_k = knowledge_k
         self.problem_k = problem_k
+        # The step at which this run first retrieved each document for a diagnosis: the key that
+        # orders the step part's documents, so one retrieved again sits where it sat before.
+        self._first_retrieved: dict[str, int] = {}
+        self._steps = 0
+        self._lock = threading.Lock()
 
     def problem_documents(self, ctx: ExpansionContext, operators: list[str]) -> list[Document]:
         """What the knowledge base holds for the problem itself (its name, its shapes' parameters,
@@ -66,18 +72,30 @@ class UniversalOperator:
         words = [w.lower() for w in re.split(r"[\W_]+", problem.name) if len(w) >= 4]
         return [d for w in words for d in self.knowledge.find(f"*{w}*.py", by="name") if d.source != BUILTIN_SOURCE]
 
+    def first_retrieved(self, docs: list[Document]) -> dict[str, int]:
+        """The order the step part shows ``docs`` in: by the step of this run that first retrieved
+        each, then by path. Ranked by relevance instead, a document retrieved again would move
+        whenever another one ranked above it, and the prefix a cache serves would end there."""
+        with self._lock:
+            for doc in docs:
+                self._first_retrieved.setdefault(doc.path, self._steps)
+            self._steps += 1
+            return {d.path: self._first_retrieved[d.path] for d in docs}
+
     def propose(self, ctx: ExpansionContext) -> Proposal:
         diagnosis = diagnose(ctx)
         facts = describe_reference(ctx.problem)
         operators = list(dict.fromkeys([*reference_operators(facts.model_source), *reference_aten_ops(ctx.problem)]))
         problem_docs = self.problem_documents(ctx, operators)
         query = build_query(diagnosis.query_terms(), operators, ctx.platform)
-        # Asked for more than shown: those the problem's part already holds are left out.
-        docs = self.knowledge.search(query, ctx.platform, k=self.knowledge_k + len(problem_docs))
-        held = {d.path for d in problem_docs}
+        constraints = self.knowledge.constraints()
+        # Asked for more than shown: those the system message already holds are left out.
+        held = {d.path for d in [*problem_docs, *constraints]}
+        docs = self.knowledge.search(query, ctx.platform, k=self.knowledge_k + len(held))
         docs = [d for d in docs if d.path not in held][: self.knowledge_k]
         try:
-            messages = build_messages(ctx, diagnosis, docs, self.knowledge.constraints(), problem_docs=problem_docs)
+            messages = build_messages(ctx, diagnosis, docs, constraints, problem_docs=problem_docs,
+                                      knowledge_order=self.first_retrieved(docs))
         except PromptTooLarge as exc:  # no request: a node that says why, and the run goes on
             return Proposal(source=None, operator=self.name, reason=f"{exc} (aim: {diagnosis.aim()})",
                             objects={"diagnosis.md": diagnosis.render()})

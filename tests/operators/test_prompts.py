@@ -70,7 +70,7 @@ def test_prompt_carries_the_reference_its_shapes_and_tolerances():
     assert "- `rows4096`: {'rows': 4096, 'cols': 1024} (timed and checked)" in prompt
     assert "- `ragged`: {'rows': 5, 'cols': 123} (checked only)" in prompt
     assert "| float32 | 0.0001 | 0.0001 |" in prompt and "| bfloat16 | 0.02 | 0.02 |" in prompt
-    assert "TF32 is not allowed" in prompt
+    assert "This problem does not allow TF32." in prompt
 
 
 def test_a_draft_prompt_says_there_is_no_kernel_yet():
@@ -168,6 +168,15 @@ def test_output_format_asks_for_one_block_with_the_reference_constructor():
     assert "`def __init__(self, dim: int=-1, scale: float=1.0)`" in prompt
     assert "`def forward(self, x: torch.Tensor)`" in prompt
     assert "`class ModelNew(nn.Module)`" in prompt
+
+
+def test_the_system_message_states_each_rule_once():
+    kb = KnowledgeBase.load()
+    system = messages_for(broken_parent(), knowledge=(), constraints=kb.constraints())[0].content
+    for rule in ("atol + rtol * |ref|", "other code blocks", "plain `torch.Tensor`", "same names, order and defaults",
+                 "never resubmit", "for allocation", "does not time kernels", "Quick self-check"):
+        assert system.count(rule) <= 1, rule
+    assert "Quick self-check" not in system and system.count("`Change:") == 1
 
 
 def test_system_prompt_states_the_role_and_the_rules():

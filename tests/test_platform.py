@@ -9,6 +9,7 @@ import pytest
 
 from kernelevolve.platform import (
     PLATFORMS,
+    CudaPlatform,
     InterpreterPlatform,
     PlatformError,
     detect,
@@ -26,6 +27,23 @@ def test_the_interpreter_is_found_without_a_gpu_and_says_it_does_not_time():
 def test_every_platform_names_its_vendor_folder_and_its_words():
     for name, platform in PLATFORMS.items():
         assert platform.name == name and platform.vendor and platform.search_terms and f"`{name}`" in platform.prompt_note
+
+
+def test_a_gpu_is_described_by_its_detected_device_and_its_peaks():
+    described = CudaPlatform("NVIDIA H200").describe()
+    assert "the device is NVIDIA H200" in described and "4.80 TB/s memory bandwidth" in described
+    assert "H100" not in described
+    assert CudaPlatform("NVIDIA L4").describe().endswith("the device is NVIDIA L4")  # no peaks known: none made up
+    assert CudaPlatform().describe() == CudaPlatform.prompt_note  # nothing detected: the generic note
+    assert InterpreterPlatform().describe() == InterpreterPlatform.prompt_note
+
+
+@pytest.mark.gpu
+def test_the_detected_gpu_names_the_device_torch_sees():
+    import torch
+
+    platform = detect("auto")
+    assert f"the device is {torch.cuda.get_device_name()}" in platform.describe()
 
 
 @pytest.mark.parametrize("name, message", [("tpu", "unknown platform 'tpu'; choose auto, cuda, rocm or interpreter"),

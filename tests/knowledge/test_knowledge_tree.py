@@ -79,6 +79,7 @@ def test_index_entries_parse_from_backticks_and_links():
         "# Index\n\n"
         "- `guidance/a.md` — About A.\n"
         "  keywords: alpha, beta\n"
+        "  needs: timing\n"
         "- [B notes](notes/b.md): About B.\n"
         "  topics: gamma\n"
         "- not a document entry\n"
@@ -89,6 +90,7 @@ def test_index_entries_parse_from_backticks_and_links():
     assert entries["guidance/a.md"].description == "About A."
     assert entries["guidance/a.md"].keywords == ("alpha", "beta")
     assert entries["notes/b.md"].keywords == ("gamma",)
+    assert entries["guidance/a.md"].needs == ("timing",) and entries["notes/b.md"].needs == ()
 
 
 def test_titles_fall_back_to_the_file_name():

@@ -66,6 +66,22 @@ def test_other_vendor_notes_come_back_when_nothing_else_matches(kb):
     assert found and all(p.startswith(AMD) for p in found)
 
 
+def test_documents_that_need_timing_are_retrieved_only_where_kernels_are_timed(kb):
+    query = "performance roofline arithmetic intensity memory bound peak bandwidth TFLOP/s H100 MI300X"
+    assert "guidance/performance-diagnosis.md" in paths(kb.search(query, CudaPlatform(), k=5))
+    untimed = paths(kb.search(query, InterpreterPlatform(), k=40))
+    assert untimed and not {"guidance/performance-diagnosis.md", "hardware/nvidia/h100-architecture.md",
+                            "hardware/amd/mi300-architecture.md"} & set(untimed)
+
+
+def test_a_user_index_can_mark_a_note_as_needing_timing(tmp_path):
+    write(tmp_path, "notes/roofline.md", "# Our roofline\n\nWombat peaks.\n")
+    write(tmp_path, "index.md", "# Team\n\n- `notes/roofline.md` — Peaks.\n  keywords: wombat\n  needs: timing\n")
+    kb = KnowledgeBase.load([tmp_path])
+    assert paths(kb.search("wombat", CudaPlatform())) == ["notes/roofline.md"]
+    assert paths(kb.search("wombat", InterpreterPlatform())) == []
+
+
 def test_interpreter_search_finds_the_cpu_note(kb):
     assert kb.search("TRITON_INTERPRET libdevice fails", InterpreterPlatform())[0].path == "hardware/cpu/triton-interpreter.md"
 

@@ -179,6 +179,13 @@ def test_the_system_message_states_each_rule_once():
     assert "Quick self-check" not in system and system.count("`Change:") == 1
 
 
+def test_the_target_is_the_detected_device():
+    ctx = context(None, platform=CudaPlatform("NVIDIA H200"))
+    system = build_messages(ctx, diagnose(ctx), [], [CONSTRAINT])[0].content
+    assert "Target: an NVIDIA GPU (platform `cuda`); timed against eager PyTorch and torch.compile; " \
+           "the device is NVIDIA H200 (datasheet peaks: 4.80 TB/s" in system
+
+
 def test_system_prompt_states_the_role_and_the_rules():
     ctx = context(None, platform=CudaPlatform())
     system = build_messages(ctx, diagnose(ctx), [], [CONSTRAINT])[0].content

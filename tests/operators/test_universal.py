@@ -141,6 +141,17 @@ def test_documents_the_system_message_holds_leave_the_step_part_its_slots(server
     assert len(step_docs) == 1 and not step_docs[0].startswith("constraints/")
 
 
+def test_an_untimed_correct_kernel_is_sent_no_roofline_guidance(server, operator):
+    server.play([Reply(text=CODE_REPLY)])
+    untimed = EvalResult(status=Status.ok, correct=True, reason="correct on every case", platform="interpreter")
+    parent = NodeView(1, None, 1.0, False, "ok", "llm", "h1", KERNEL, untimed.model_dump(mode="json"))
+    expand(operator, parent, [parent])
+    prompt = user_prompt_sent(server)
+    assert "Aim: vary:" in prompt
+    assert "guidance/performance-diagnosis.md" not in prompt and "roofline" not in prompt.lower()
+    assert "datasheet peaks" not in prompt and "Step 1: estimate the floor" not in prompt
+
+
 def test_a_document_retrieved_again_keeps_the_place_it_first_had(operator):
     first, second, third = (Document(f"guidance/{n}.md", n, n) for n in ("b", "a", "c"))
     assert operator.first_retrieved([first, second]) == {"guidance/b.md": 0, "guidance/a.md": 0}

@@ -2,7 +2,8 @@
 
 Index-guided: what index.md says about a document (its description and keywords) is indexed beside
 the document in a column of its own, weighted above the body, so the map steers the ranking. The
-target platform lifts its own vendor's hardware notes and hides other vendors' notes.
+target platform lifts its own vendor's hardware notes and hides other vendors' notes; a platform
+that times nothing never gets the documents the map says need timing (rooflines, peak figures).
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ class KnowledgeBase:
     def __init__(self, documents: list[Document], entries: dict[str, IndexEntry], index: Document):
         self._documents = documents
         self._index = index
+        self._needs_timing = {path for path, entry in entries.items() if "timing" in entry.needs}
         self._lock = threading.Lock()  # one connection, shared by the threads of a search
         self._db = _fts_database(documents, entries)
 
@@ -95,7 +97,8 @@ class KnowledgeBase:
     def search(self, query: str, platform: Platform, k: int = 5) -> list[Document]:
         """The ``k`` documents that best match ``query`` for ``platform``, best first.
 
-        Other vendors' hardware notes come back only when nothing else matches.
+        Other vendors' hardware notes come back only when nothing else matches; documents that need
+        timing never come back for a platform without it.
         """
         vendor = platform.vendor
         match = _match_expression(query)
@@ -109,6 +112,8 @@ class KnowledgeBase:
         scored = []
         for rowid, rank in rows:
             doc = self._documents[rowid]
+            if not platform.timed and doc.path in self._needs_timing:
+                continue
             doc_vendor = _vendor_of(doc.path)
             relevance = -rank * (VENDOR_BOOST if doc_vendor == vendor else 1.0)
             scored.append((relevance, doc_vendor in (None, vendor), doc))

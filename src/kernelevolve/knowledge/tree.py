@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 DOCUMENT_SUFFIXES = (".md", ".py")
@@ -22,10 +22,12 @@ _IMPORTS_TRITON = re.compile(r"^\s*(?:import triton\b|from triton\b)", re.MULTIL
 # An index entry is a list item naming a document, in backticks or as a link, then its description:
 #   - `guidance/masking.md` — Masks and boundary handling …
 #     keywords: mask, out of bounds, tail
+#     needs: timing        (what a platform must offer for the document to matter)
 _ENTRY = re.compile(
     r"^\s*[-*]\s+(?:`(?P<code>[^`]+)`|\[[^\]]*\]\((?P<link>[^)\s]+)\))\s*(?:[—–:-]+\s*)?(?P<desc>.*)$"
 )
 _KEYWORDS = re.compile(r"^\s+(?:keywords|topics)\s*:\s*(?P<words>.+)$", re.IGNORECASE)
+_NEEDS = re.compile(r"^\s+needs\s*:\s*(?P<what>.+)$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -41,11 +43,14 @@ class Document:
 
 @dataclass(frozen=True)
 class IndexEntry:
-    """What index.md says about one document: a one-line description and its keywords."""
+    """What index.md says about one document: a one-line description, its keywords, and what a
+    platform must offer for it to matter (``timing``: roofline and tuning notes, of no use where
+    nothing is timed)."""
 
     path: str
     description: str
     keywords: tuple[str, ...]
+    needs: tuple[str, ...] = ()
 
 
 def read_tree(root: Path, source: str) -> tuple[list[Document], Document | None]:
@@ -85,10 +90,14 @@ def parse_index(text: str) -> dict[str, IndexEntry]:
                 current = IndexEntry(path=path, description=entry["desc"].strip(), keywords=())
                 entries[path] = current
             continue
-        keywords = _KEYWORDS.match(line)
+        keywords, needs = _KEYWORDS.match(line), _NEEDS.match(line)
         if keywords and current is not None:
             words = tuple(w.strip() for w in keywords["words"].split(",") if w.strip())
-            current = IndexEntry(current.path, current.description, current.keywords + words)
+            current = replace(current, keywords=current.keywords + words)
+            entries[current.path] = current
+        elif needs and current is not None:
+            what = tuple(w.strip().lower() for w in needs["what"].split(",") if w.strip())
+            current = replace(current, needs=current.needs + what)
             entries[current.path] = current
         elif line.strip() and not line.startswith((" ", "\t")):
             current = None

@@ -138,7 +138,7 @@ def _render_messages(
     reference = describe_reference(ctx.problem)
     parent = ctx.parent
     values = {
-        "platform_note": ctx.platform.prompt_note,
+        "platform_note": ctx.platform.describe(),
         "aim": diagnosis.aim(),
         "problem_name": ctx.problem.name,
         "problem_file": ctx.problem.path.name,

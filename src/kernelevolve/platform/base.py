@@ -29,6 +29,11 @@ class Platform:
     triton_interpreter: ClassVar[bool] = False  # kernels run on Triton's interpreter (eval/interpreter_limits.py)
     max_input_elements: ClassVar[int | None] = None  # larger shapes are left to a GPU and reported as skipped
 
+    def describe(self) -> str:
+        """What the prompt says the kernel runs on: the platform's note, and what this machine detected
+        of its device where the platform detects one."""
+        return self.prompt_note
+
     def worker_env(self) -> dict[str, str]:
         """What a worker's environment needs before triton is imported."""
         return {"TRITON_INTERPRET": "0"}

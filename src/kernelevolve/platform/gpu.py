@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from kernelevolve.platform.base import Platform, PlatformError
+from kernelevolve.platform.peaks import peak_for
 
 
 def gpu_vendor() -> str | None:
@@ -17,6 +18,17 @@ def gpu_vendor() -> str | None:
 
 class GPUPlatform(Platform):
     device = "cuda"  # torch names ROCm devices "cuda" too
+
+    def describe(self) -> str:
+        """The note, then the detected device by name with its datasheet peaks where they are known:
+        the roofline the prompt's figures refer to is this device's, not a generic GPU's."""
+        if not self.device_name:
+            return self.prompt_note
+        peak = peak_for(self.device_name)
+        figures = "" if peak is None else (
+            f" (datasheet peaks: {peak.bandwidth_gbps / 1000:.2f} TB/s memory bandwidth, "
+            f"{peak.tflops['bf16']:g} TFLOP/s dense bf16, {peak.tflops['fp32']:g} TFLOP/s fp32)")
+        return f"{self.prompt_note}; the device is {self.device_name}{figures}"
 
     @classmethod
     def detect(cls) -> Platform:

@@ -5,7 +5,7 @@ problem itself (goal: recall@5 of at least 0.9).
 
 For every problem of suites/recsys, the bundled example, the operator tests' problems and the
 held-out problems under benchmarks/retrieval_problems/ (written for this benchmark, in the styles a
-user brings: a fused GEMM, a normalisation, a jagged reduction, a scan, attention scores, a
+user brings: a fused GEMM, a normalisation, a jagged reduction, a jagged softmax, a scan, attention scores, a
 bucketing), the documents a person would hand a kernel author are listed below; the benchmark asks
 the universal operator's problem query (name, shape parameters, called and traced operators,
 platform) for the top k and counts how many of them came back. Writes
@@ -46,6 +46,7 @@ EXPECTED: dict[Path, list[str]] = {  # problem file: the documents it needs
     HELD_OUT / "gemm_gelu.py": ["samples/matmul.py", "guidance/matmul.md"],
     HELD_OUT / "layer_norm.py": ["guidance/reductions.md"],
     HELD_OUT / "jagged_segment_sum.py": ["guidance/jagged-tensors.md"],
+    HELD_OUT / "jagged_softmax.py": ["samples/jagged_softmax.py", "guidance/jagged-tensors.md"],
     HELD_OUT / "running_total.py": ["guidance/scans-and-search.md"],
     HELD_OUT / "attention_scores.py": ["guidance/matmul.md", "samples/row_softmax.py"],
     HELD_OUT / "bucketize_ids.py": ["guidance/scans-and-search.md"],

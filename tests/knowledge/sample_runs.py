@@ -53,8 +53,10 @@ def check(label: str, got: torch.Tensor, expected: torch.Tensor) -> list[str]:
     atol, rtol = DEFAULT_TOLERANCES[str(expected.dtype).replace("torch.", "")]
     if got.shape != expected.shape or got.dtype != expected.dtype:
         return [f"{label}: got {got.dtype}{tuple(got.shape)}, expected {expected.dtype}{tuple(expected.shape)}"]
+    if not torch.equal(got.isnan(), expected.isnan()):  # NaN compares false: it would pass the bound below
+        return [f"{label}: NaN where the reference has none, or none where it has NaN"]
     excess = (got.double() - expected.double()).abs() - (atol + rtol * expected.double().abs())
-    worst = excess.max().item()
+    worst = excess.nan_to_num(nan=0.0).max().item()
     return [f"{label}: error exceeds atol + rtol*|ref| by {worst:.3g}"] if worst > 0 else []
 
 
@@ -80,6 +82,28 @@ def bias_gelu_failures(device: str) -> list[str]:
     return failures
 
 
+def jagged_softmax_failures(device: str) -> list[str]:
+    model = load_sample("jagged_softmax").ModelNew()
+    failures = []
+    # Empty sequences (first, middle and last), a single row, odd lengths and one longer than a few blocks.
+    lengths = torch.tensor([0, 1, 7, 33, 0, 130, 5, 0])
+    offsets = torch.cat([torch.zeros(1, dtype=torch.long), torch.cumsum(lengths, 0)]).to(device)
+    total = int(lengths.sum())
+    for columns in [None, 1, 5, 70]:
+        for dtype in DTYPES:
+            shape = (total,) if columns is None else (total, columns)
+            values = (torch.randn(shape) * 5).to(dtype).to(device)
+            segments = torch.split(values, lengths.tolist())
+            expected = torch.cat([torch.softmax(seg, dim=0) for seg in segments])
+            failures += check(f"jagged_softmax {shape} {dtype}", model(values, offsets), expected)
+    strided = (torch.randn(9, total) * 5).to(device).t()  # (total, 9), column stride total
+    strided[offsets[3] : offsets[4], 2] = float("-inf")  # a column of one sequence all -inf: NaN, as torch gives
+    strided[offsets[5] : offsets[5] + 40, 3] = float("-inf")  # masked leading rows, past the first block
+    expected = torch.cat([torch.softmax(seg, dim=0) for seg in torch.split(strided, lengths.tolist())])
+    failures += check("jagged_softmax strided", model(strided, offsets), expected)
+    return failures
+
+
 def matmul_failures(device: str) -> list[str]:
     model = load_sample("matmul").ModelNew()
     failures = []
@@ -101,7 +125,8 @@ def main(device: str) -> int:
         return SKIP
     torch.manual_seed(0)
     with torch.no_grad():
-        failures = softmax_failures(device) + bias_gelu_failures(device) + matmul_failures(device)
+        failures = (softmax_failures(device) + jagged_softmax_failures(device) + bias_gelu_failures(device)
+                    + matmul_failures(device))
     for failure in failures:
         print(failure)
     return 1 if failures else 0

@@ -228,6 +228,39 @@ def test_the_problem_query_reads_the_aten_operators_the_reference_dispatches(kb,
     assert "samples/matmul.py" in top or "guidance/matmul.md" in top
 
 
+JAGGED_SOFTMAX = '''
+import torch
+import torch.nn as nn
+
+
+class Model(nn.Module):
+    def forward(self, values, offsets):
+        lengths = (offsets[1:] - offsets[:-1]).tolist()
+        return torch.cat([torch.softmax(seq, dim=0) for seq in torch.split(values, lengths)])
+
+
+SHAPES = {"b8": {"batch": 8}}
+
+
+def get_inputs(batch=8):
+    offsets = torch.cat([torch.zeros(1, dtype=torch.long), torch.cumsum(torch.randint(0, 9, (batch,)), 0)])
+    return [torch.randn(int(offsets[-1]), 4), offsets]
+'''
+
+
+@pytest.mark.parametrize("platform", [CudaPlatform(), InterpreterPlatform()], ids=["cuda", "interpreter"])
+def test_a_jagged_softmax_problem_finds_the_jagged_softmax_sample_and_guidance(kb, tmp_path, platform):
+    from kernelevolve.operators.universal import problem_query, reference_operators
+    from kernelevolve.problem import load_problem
+    from kernelevolve.reference import describe_reference, reference_aten_ops
+
+    (tmp_path / "jagged_softmax.py").write_text(JAGGED_SOFTMAX)
+    problem = load_problem(tmp_path / "jagged_softmax.py")
+    operators = [*reference_operators(describe_reference(problem).model_source), *reference_aten_ops(problem)]
+    top = paths(kb.search(problem_query(problem, operators, platform), platform, k=5))
+    assert {"samples/jagged_softmax.py", "guidance/jagged-tensors.md"} <= set(top)
+
+
 def test_a_source_tree_gives_its_triton_kernels_and_docs_and_finds_by_string_regex_and_name(tmp_path):
     kernel = '"""Fused layer norm.\n\nOur production kernel."""\nimport triton\nimport triton.language as tl\n\nBLOCK = 1024\n'
     write(tmp_path, "ops/fused_layer_norm.py", kernel)

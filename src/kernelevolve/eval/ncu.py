@@ -63,7 +63,7 @@ def ncu_path() -> str | None:
 
 def unavailable(platform: Platform) -> str | None:
     """Why ``--profile`` cannot profile here, in one sentence; None when it can."""
-    if platform.name != "cuda":
+    if platform.profiler != "ncu":
         return f"--profile needs Nsight Compute on an NVIDIA GPU; the {platform.name} platform has none"
     if ncu_path() is None:
         return "--profile needs Nsight Compute: ncu is not on PATH (install Nsight Compute or add its directory to PATH)"

@@ -28,6 +28,7 @@ class Platform:
     needs_gpu: ClassVar[bool] = True  # a Ray actor for it takes a GPU
     triton_interpreter: ClassVar[bool] = False  # kernels run on Triton's interpreter (eval/interpreter_limits.py)
     max_input_elements: ClassVar[int | None] = None  # larger shapes are left to a GPU and reported as skipped
+    profiler: ClassVar[str | None] = None  # the hardware profiler --profile runs ("ncu"), None where there is none
 
     def describe(self) -> str:
         """What the prompt says the kernel runs on: the platform's note, and what this machine detected

@@ -13,3 +13,4 @@ class CudaPlatform(GPUPlatform):
     vendor = "nvidia"
     search_terms = "nvidia gpu"
     prompt_note = "an NVIDIA GPU (platform `cuda`); timed against eager PyTorch and torch.compile"
+    profiler = "ncu"  # Nsight Compute (eval/ncu.py)

@@ -10,7 +10,13 @@ import torch
 from kernelevolve.eval.compare import timed_output_mismatch
 from kernelevolve.eval.inputs import cases_for, timing_cases
 from kernelevolve.eval.storage import storage_key
-from kernelevolve.eval.timing import TIMING_SETS_MAX, TIMING_SETS_MIN, time_interleaved, timing_set_count
+from kernelevolve.eval.timing import (
+    TIMING_DRAWS_S,
+    TIMING_SETS_MAX,
+    TIMING_SETS_MIN,
+    time_interleaved,
+    timing_set_count,
+)
 from kernelevolve.problem import load_problem
 from tests.eval.test_attacks import HERE
 
@@ -77,6 +83,13 @@ def test_set_count_is_bounded_by_the_bytes_of_one_set():
     assert timing_set_count(1 << 10) == TIMING_SETS_MAX
     assert timing_set_count(1 << 30) == TIMING_SETS_MIN
     assert TIMING_SETS_MIN < timing_set_count(100 << 20) < TIMING_SETS_MAX
+
+
+def test_a_recipe_slow_to_draw_gets_fewer_sets():
+    assert timing_set_count(1 << 10, draw_s=0.0) == TIMING_SETS_MAX
+    assert timing_set_count(1 << 10, draw_s=TIMING_DRAWS_S / 10) == 10
+    assert timing_set_count(1 << 10, draw_s=5.0) == TIMING_SETS_MIN
+    assert timing_set_count(1 << 30, draw_s=TIMING_DRAWS_S / 10) == TIMING_SETS_MIN  # bytes still bound it
 
 
 def _save_sets(problem, directory, suffix, values):

@@ -37,6 +37,9 @@ GRAPH_BELOW_MS = 0.020  # below ~20 µs, launch overhead dominates: replay a CUD
 # the GPU is held.
 TIMING_SETS_MIN, TIMING_SETS_MAX = 5, 25
 TIMING_SETS_BYTES = 1 << 30  # inputs + outputs of all of one shape's sets
+# Each set is drawn on the host by the problem's recipe while the candidate holds the GPU: a recipe
+# that takes long to draw gets fewer sets, so that a shape's draws hold the GPU about this long.
+TIMING_DRAWS_S = 1.0
 WALL_SLACK_MS = 0.05  # host launch + sync latency a wall-clock region may add to an event region
 LEAD_MIN_MS, LEAD_MAX_MS = 0.05, 5.0  # GPU-side spin queued ahead of each timed call
 LEAD_FACTOR = 1.5  # the spin lasts this many times the function's measured launch time
@@ -59,9 +62,11 @@ Inputs = list[Any]
 Feed = Callable[[int], Inputs]  # set index -> that set's inputs, on the device
 
 
-def timing_set_count(set_bytes: int) -> int:
-    """How many input sets (and so timed repetitions) a shape gets, from the bytes of one set."""
-    return max(TIMING_SETS_MIN, min(TIMING_SETS_MAX, TIMING_SETS_BYTES // max(1, set_bytes)))
+def timing_set_count(set_bytes: int, draw_s: float = 0.0) -> int:
+    """How many input sets (and so timed repetitions) a shape gets, from the bytes of one set and
+    the seconds its recipe took to draw it."""
+    by_time = int(TIMING_DRAWS_S / draw_s) if draw_s > 0 else TIMING_SETS_MAX
+    return max(TIMING_SETS_MIN, min(TIMING_SETS_MAX, TIMING_SETS_BYTES // max(1, set_bytes), by_time))
 
 
 def fresh_copy(inputs: Inputs) -> Inputs:

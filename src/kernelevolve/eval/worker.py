@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -92,7 +93,9 @@ class Worker:
             if skipped:
                 cases.append(skipped)
                 continue
+            drawing = time.perf_counter()
             inputs = make_inputs(module, problem, case, self.device)
+            drawn_s = time.perf_counter() - drawing
             counter = FlopCounterMode(display=False)  # for TFLOP/s, and to bound the float64 reference
             with torch.no_grad(), counter:
                 result = entry["model"](*[clone_value(x) for x in inputs])
@@ -124,7 +127,7 @@ class Worker:
                 "dtypes": sorted({str(t.dtype).replace("torch.", "") for t in tensors}),
             }
             if case.timed and req.get("timing"):
-                meta["timing_digests"] = self._timing_references(entry, case, meta, out_dir)
+                meta["timing_digests"] = self._timing_references(entry, case, meta, drawn_s, out_dir)
             cases.append(meta)
         copy_gbps = None
         if self.device == "cuda":
@@ -133,9 +136,10 @@ class Worker:
             copy_gbps = copy_bandwidth_gbps()
         return {"cases": cases, "copy_gbps": copy_gbps}
 
-    def _timing_references(self, entry: dict[str, Any], case: Any, meta: dict[str, Any], out_dir: Path) -> list[str]:
-        """Reference outputs (and float64 ones) of the input sets a timed shape's repetitions run on;
-        their digests."""
+    def _timing_references(self, entry: dict[str, Any], case: Any, meta: dict[str, Any], drawn_s: float,
+                           out_dir: Path) -> list[str]:
+        """Reference outputs (and float64 ones) of the input sets a timed shape's repetitions run on
+        (as many as its bytes and the ``drawn_s`` seconds of one draw allow); their digests."""
         import torch
 
         from kernelevolve.eval.inputs import clone_value, digest, make_inputs, timing_cases
@@ -143,7 +147,7 @@ class Worker:
         from kernelevolve.eval.timing import timing_set_count
 
         digests = []
-        for timing_case in timing_cases(case, timing_set_count(meta["bytes"])):
+        for timing_case in timing_cases(case, timing_set_count(meta["bytes"], drawn_s)):
             inputs = make_inputs(entry["module"], entry["problem"], timing_case, self.device)
             with torch.no_grad():
                 outputs = reference_outputs(entry["model"](*[clone_value(x) for x in inputs]))[1]

@@ -53,7 +53,7 @@ def test_llm_run_survives_rate_limits_empty_replies_and_compile_errors(tmp_path)
 
     first = prompt(bodies[0])
     assert "return 2 * x + y" in first  # the reference code
-    assert "# Knowledge retrieved" in first and "hardware/cpu/" in first  # retrieved knowledge documents
+    assert "# Knowledge retrieved" in first and "(`guidance/" in first  # retrieved knowledge documents
     after_compile_error = prompt(bodies[3])
     assert "arange's arguments must be of type tl.constexpr" in after_compile_error
 

@@ -91,10 +91,9 @@ def evaluate_grid(harness: Harness, problem: Problem, sample: NodeView, radius: 
     fits = int(left / per_point * workers) + 2 if math.isfinite(seconds) else max_grid
     space = grid_space(sample, radius, max(2, min(max_grid, fits)))
     points = {point: space.source(point) for point in grid_points(space)}
+    todo = [s for s in dict.fromkeys(points.values()) if s not in by_source]
     with ThreadPoolExecutor(workers) as pool:
-        fresh = dict(zip([s for s in dict.fromkeys(points.values()) if s not in by_source],
-                         pool.map(evaluate, [s for s in dict.fromkeys(points.values()) if s not in by_source])))
-    by_source |= fresh
+        by_source |= dict(zip(todo, pool.map(evaluate, todo)))
     return space, {point: by_source[source] for point, source in points.items()}
 
 

@@ -166,7 +166,7 @@ class Harness:
             meta = json.loads(meta_path.read_text())
             return References(directory, meta["cases"], meta["device_name"], meta["versions"], meta["copy_gbps"])
         staging = Path(tempfile.mkdtemp(prefix="refs-", dir=self._ensure(self.cache_dir)))
-        request = {"op": "reference", "problem": str(problem.path), "trials": problem.trials, "sizes": problem.sizes,
+        request = {"op": "reference", **_problem_fields(problem),
                    "out_dir": str(staging), "cases": [c.to_json() for c in cases], "timing": self.platform.timed,
                    "max_elements": self.platform.max_input_elements}
 
@@ -244,7 +244,7 @@ class Harness:
              incumbent: Incumbent | None) -> EvalResult:
         cases = judged_cases(problem, refs)
         request = {
-            "op": "evaluate", "problem": str(problem.path), "trials": problem.trials, "sizes": problem.sizes,
+            "op": "evaluate", **_problem_fields(problem),
             "cases": [c.to_json() for c in cases],
             "digests": {c.id: refs.cases[c.id]["digest"] for c in cases},
             "structures": {c.id: refs.cases[c.id]["structure"] for c in cases},
@@ -315,7 +315,7 @@ class Harness:
         def request(worker: WorkerProcess) -> dict[str, Any]:
             scratch = Path(tempfile.mkdtemp(prefix="profile-", dir=worker.home))
             (scratch / "kernel.py").write_text(source)
-            return {"op": "profile", "problem": str(problem.path), "trials": problem.trials, "sizes": problem.sizes,
+            return {"op": "profile", **_problem_fields(problem),
                     "kernel": str(scratch / "kernel.py"), "scratch": str(scratch), "case": case.to_json(),
                     "digest": refs.cases[case.id]["digest"], "warmup": ncu.WARMUP_CALLS}
 
@@ -516,6 +516,11 @@ def _reply_failure(reply: dict[str, Any]) -> Failure:
 
 def _limits_note(hits: list[str]) -> str:
     return f" (it had run into the sandbox's {' and '.join(hits)})" if hits else ""
+
+
+def _problem_fields(problem: Problem) -> dict[str, Any]:
+    """What a worker request says of the problem, for the worker to load it as the harness did."""
+    return {"problem": str(problem.path), "trials": problem.trials, "sizes": problem.sizes}
 
 
 def _timing_cases(case: Case, refs: References) -> list[Case]:

@@ -148,6 +148,7 @@ def run_candidate(worker: Any, entry: dict[str, Any], req: dict[str, Any]) -> di
                              "fingerprint": hashlib.sha256("\n".join(trace).encode()).hexdigest() if trace else None,
                              "kernels": compiled_kernels(cand_module, device)}
     checked = timed_from = time.perf_counter()
+    fed_s: float | None = None  # seconds reading the timing sets
     compiled, compiles = clock.seconds - compiled_before, clock.count - compiles_before
     if req.get("timing"):
         worker.channel.send({"event": "timing_ready", "baselines": bool(req.get("baselines")),
@@ -158,7 +159,7 @@ def run_candidate(worker: Any, entry: dict[str, Any], req: dict[str, Any]) -> di
         timed_from = time.perf_counter()  # after the wait at the gate
         if go["op"] == "time":  # "skip": the same launches were timed before, for another candidate
             kept: list[tuple[Path, list[torch.Tensor]]] = []
-            reply["timings"], stopped = _time(worker, entry, model, warmup_inputs, req, kept)
+            reply["timings"], stopped, fed_s = _time(worker, entry, model, warmup_inputs, req, kept)
             if stopped:
                 reply["timing_stopped"] = stopped
             refused = _patched(guard, " while timed")
@@ -170,7 +171,7 @@ def run_candidate(worker: Any, entry: dict[str, Any], req: dict[str, Any]) -> di
     reply["phases"] = {"prepare_s": prepared - started, "check_s": checked - prepared - compiled,
                        "compile_s": compiled if clock.available else None,
                        "compiles": compiles if clock.available else None,
-                       "time_s": time.perf_counter() - timed_from}
+                       "time_s": time.perf_counter() - timed_from, "feed_s": fed_s}
     return reply
 
 
@@ -284,19 +285,21 @@ def _baseline(worker, entry, name: str):
 
 
 def _time(worker, entry, model, warmup_inputs, req: dict[str, Any],
-          kept: list[tuple[Path, list[torch.Tensor]]]) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+          kept: list[tuple[Path, list[torch.Tensor]]]) -> tuple[list[dict[str, Any]], dict[str, Any] | None, float]:
     """Each production shape's timings in order; with an incumbent, the rest are abandoned after a
     shape where the candidate is clearly slower than it (what was measured is said). Each timed
     call's outputs are copied to the host as it returns, into ``kept`` (file, tensors), for the
-    harness to compare: written once the GPU is no longer needed."""
+    harness to compare: written once the GPU is no longer needed. Also the seconds spent reading
+    the input sets."""
     from kernelevolve.eval.timing import TimingError, clearly_slower, time_interleaved
 
     out_dir = Path(req["out_dir"])
     rows = []
+    loaded = [0.0]  # seconds spent reading the sets the harness placed
     incumbent = req.get("incumbent") or {}
     for shape, inputs in warmup_inputs.items():
         sets = [Case(**c) for c in req["timing_sets"][shape]["cases"]]
-        feed = _timing_feed(entry, sets, req["timing_sets"][shape]["digests"], worker.device)
+        feed = _timing_feed(worker, sets, loaded)
         watched = _WatchedCalls(worker.guard, model, _allowed(entry))
         fns: dict[str, Any] = {"candidate": watched}
         for name in req.get("baselines", []):
@@ -317,16 +320,27 @@ def _time(worker, entry, model, warmup_inputs, req: dict[str, Any],
         if len(rows) < len(warmup_inputs) and clearly_slower(timings["candidate"].median_ms, best_ms,
                                                              incumbent.get("ratio", 0.0)):
             return rows, {"shape": shape, "node": incumbent.get("node"), "candidate_ms": timings["candidate"].median_ms,
-                          "incumbent_ms": best_ms, "untimed": list(warmup_inputs)[len(rows):]}
-    return rows, None
+                          "incumbent_ms": best_ms, "untimed": list(warmup_inputs)[len(rows):]}, loaded[0]
+    return rows, None, loaded[0]
 
 
-def _timing_feed(entry, sets: list[Case], digests: list[str], device: str):
-    """Set k's inputs, made by the problem's recipe when repetition k begins (so that no later set
-    exists while an earlier one is timed), and checked against the reference worker's digest."""
+def _timing_feed(worker, sets: list[Case], loaded: list[float]):
+    """Set k's inputs, as the reference worker drew them: the harness places their file when
+    repetition k begins (eval/feed.py), so that no later set exists while an earlier one is timed;
+    read, moved to the device and the file removed. ``loaded[0]`` adds up the seconds it takes."""
 
     def feed(k: int) -> list[Any]:
-        return _same_inputs(entry, sets[k], digests[k], device)
+        began = time.perf_counter()
+        worker.channel.send({"event": "feed", "set": sets[k].id})
+        placed = worker.channel.receive()
+        if placed is None or placed.get("op") != "fed":
+            raise RuntimeError(f"timing set {sets[k].id} was not placed: {placed!r}")
+        path = Path(placed["path"])
+        values = torch.load(path, weights_only=True)
+        path.unlink()
+        inputs = [x.to(worker.device) if isinstance(x, torch.Tensor) else x for x in values]
+        loaded[0] += time.perf_counter() - began
+        return inputs
 
     return feed
 

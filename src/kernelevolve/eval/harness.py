@@ -24,6 +24,7 @@ from kernelevolve.eval import ncu
 from kernelevolve.eval.check_sizes import Unfittable, fitted
 from kernelevolve.eval.compare import EXACT_SLACK, OutputUnreadable, check_outputs, load_outputs, timed_output_mismatch
 from kernelevolve.eval.confine import Limits
+from kernelevolve.eval.feed import SetFeeder
 from kernelevolve.eval.inputs import Case, cases_for, timing_cases
 from kernelevolve.eval.interpreter_limits import InterpreterLimits
 from kernelevolve.eval.pool import SandboxRefused, WorkerCrashed, WorkerPool, WorkerProcess, WorkerTimeout
@@ -47,7 +48,7 @@ from kernelevolve.platform import Platform, peak_for
 from kernelevolve.problem import Problem
 from kernelevolve.reference import describe_reference
 
-HARNESS_VERSION = "4"  # bump to invalidate every cached reference and result
+HARNESS_VERSION = "5"  # bump to invalidate every cached reference and result
 CANARY = "README.kernelevolve"
 
 
@@ -282,8 +283,11 @@ class Harness:
         kernel.write_text(source)
         (scratch / CANARY).write_text("kernelevolve: candidates must not touch files they did not create\n")
         request = {**request, "kernel": str(kernel), "scratch": str(scratch), "out_dir": str(out_dir)}
-        reply, log_tail = self._exchange(worker, request, timeout_s,
-                                         lambda fp: self._earlier(problem, worker.gpu, fp, source) is not None)
+        set_ids = [t.id for c in cases if c.timed and self.platform.timed for t in _timing_cases(c, refs)]
+        with SetFeeder(refs.directory, work, set_ids) as feeder:
+            reply, log_tail = self._exchange(worker, request, timeout_s,
+                                             lambda fp: self._earlier(problem, worker.gpu, fp, source) is not None,
+                                             feeder)
         if not _scratch_intact(scratch, source):
             return EvalResult(status=Status.rejected, log_tail=self.redact(log_tail),
                               reason="deletes or rewrites files it did not create in its working directory")
@@ -354,9 +358,11 @@ class Harness:
                           + ("its timings are reused, not measured again" if self.platform.timed else "a duplicate"))
 
     def _exchange(self, worker: WorkerProcess, request: dict[str, Any], timeout_s: float,
-                  known: Callable[[str | None], bool] = lambda fingerprint: False) -> tuple[dict[str, Any], str]:
+                  known: Callable[[str | None], bool] = lambda fingerprint: False,
+                  feeder: SetFeeder | None = None) -> tuple[dict[str, Any], str]:
         """The worker's reply to ``request``; it times only with its GPU to itself, and not at all
-        when ``known`` says its launches were timed before."""
+        when ``known`` says its launches were timed before; ``feeder`` places each input set it
+        asks for while it times."""
         worker.clear_log()
         try:
             worker.send(request)
@@ -370,6 +376,10 @@ class Harness:
                 with worker.gate.alone(worker, drain_others=bool(message.get("baselines"))) as waited:
                     worker.send({"op": "time"})
                     message = worker.receive(timeout_s)
+                    while message.get("event") == "feed":
+                        worker.send(feeder.place(message.get("set")) if feeder is not None
+                                    else {"op": "refused", "reason": "no timing sets to place"})
+                        message = worker.receive(timeout_s)
                 if message.get("event") == "timed":  # timing done: its outputs are written with the GPU free
                     message = worker.receive(timeout_s)
                 message.setdefault("phases", {})["gate_s"] = waited

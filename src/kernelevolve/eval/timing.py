@@ -37,9 +37,10 @@ GRAPH_BELOW_MS = 0.020  # below ~20 µs, launch overhead dominates: replay a CUD
 # the GPU is held.
 TIMING_SETS_MIN, TIMING_SETS_MAX = 5, 25
 TIMING_SETS_BYTES = 1 << 30  # inputs + outputs of all of one shape's sets
-# Each set is drawn on the host by the problem's recipe while the candidate holds the GPU: a recipe
-# that takes long to draw gets fewer sets, so that a shape's draws hold the GPU about this long.
-TIMING_DRAWS_S = 1.0
+# Each set is drawn once, by the reference worker, and read from a file while a candidate is timed
+# (eval/feed.py): a recipe that takes long to draw gets fewer sets, so that drawing a shape's sets
+# takes the reference worker about this long.
+TIMING_DRAWS_S = 5.0
 WALL_SLACK_MS = 0.05  # host launch + sync latency a wall-clock region may add to an event region
 LEAD_MIN_MS, LEAD_MAX_MS = 0.05, 5.0  # GPU-side spin queued ahead of each timed call
 LEAD_FACTOR = 1.5  # the spin lasts this many times the function's measured launch time

@@ -138,10 +138,12 @@ class Worker:
 
     def _timing_references(self, entry: dict[str, Any], case: Any, meta: dict[str, Any], drawn_s: float,
                            out_dir: Path) -> list[str]:
-        """Reference outputs (and float64 ones) of the input sets a timed shape's repetitions run on
-        (as many as its bytes and the ``drawn_s`` seconds of one draw allow); their digests."""
+        """The input sets a timed shape's repetitions run on (as many as its bytes and the ``drawn_s``
+        seconds of one draw allow), saved for the harness to hand to candidate workers one at a time
+        (eval/feed.py), with their reference outputs (and float64 ones); their digests."""
         import torch
 
+        from kernelevolve.eval.feed import set_file
         from kernelevolve.eval.inputs import clone_value, digest, make_inputs, timing_cases
         from kernelevolve.eval.outputs import reference_outputs
         from kernelevolve.eval.timing import timing_set_count
@@ -149,6 +151,7 @@ class Worker:
         digests = []
         for timing_case in timing_cases(case, timing_set_count(meta["bytes"], drawn_s)):
             inputs = make_inputs(entry["module"], entry["problem"], timing_case, self.device)
+            self._save(inputs, out_dir / set_file(timing_case.id))
             with torch.no_grad():
                 outputs = reference_outputs(entry["model"](*[clone_value(x) for x in inputs]))[1]
             self._save(outputs, out_dir / f"{timing_case.id}.pt")

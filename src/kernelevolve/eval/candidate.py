@@ -147,7 +147,7 @@ def run_candidate(worker: Any, entry: dict[str, Any], req: dict[str, Any]) -> di
     reply: dict[str, Any] = {"status": "ran", "cases": results,
                              "fingerprint": hashlib.sha256("\n".join(trace).encode()).hexdigest() if trace else None,
                              "kernels": compiled_kernels(cand_module, device)}
-    checked = timed_from = time.perf_counter()
+    checked = timed_from = timed_until = time.perf_counter()
     fed_s: float | None = None  # seconds reading the timing sets
     compiled, compiles = clock.seconds - compiled_before, clock.count - compiles_before
     if req.get("timing"):
@@ -156,7 +156,7 @@ def run_candidate(worker: Any, entry: dict[str, Any], req: dict[str, Any]) -> di
         go = worker.channel.receive()  # the harness's gate: this GPU is ours until the reply
         if go is None or go.get("op") not in ("time", "skip"):
             raise RuntimeError(f"expected the harness's go-ahead to time, got {go!r}")
-        timed_from = time.perf_counter()  # after the wait at the gate
+        timed_from = timed_until = time.perf_counter()  # after the wait at the gate
         if go["op"] == "time":  # "skip": the same launches were timed before, for another candidate
             kept: list[tuple[Path, list[torch.Tensor]]] = []
             reply["timings"], stopped, fed_s = _time(worker, entry, model, warmup_inputs, req, kept)
@@ -166,12 +166,14 @@ def run_candidate(worker: Any, entry: dict[str, Any], req: dict[str, Any]) -> di
             if refused:
                 return refused
             worker.channel.send({"event": "timed"})  # the GPU is free: the files are written without it
+            timed_until = time.perf_counter()
             for path, outputs in kept:
                 torch.save(outputs, path)
     reply["phases"] = {"prepare_s": prepared - started, "check_s": checked - prepared - compiled,
                        "compile_s": compiled if clock.available else None,
                        "compiles": compiles if clock.available else None,
-                       "time_s": time.perf_counter() - timed_from, "feed_s": fed_s}
+                       "time_s": timed_until - timed_from, "feed_s": fed_s,  # time_s: with the GPU alone
+                       "save_s": time.perf_counter() - timed_until}  # the timed outputs written after
     return reply
 
 

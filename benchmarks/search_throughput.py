@@ -60,14 +60,23 @@ def search(problem_path: Path, platform, workers: int, steps: int, seconds: floa
     with Harness(platform, workers=workers, gpus=gpus, cache_dir=work / "cache", timeout_s=600,
                  hidden=store.directories()) as harness:
         warm = time.monotonic()  # references, baselines and the sample once, outside the search's clock
-        harness.evaluate(problem, sample.read_text())
+        harness.reference_set(problem)
+        refs_s = time.monotonic() - warm
+        first = harness.evaluate(problem, sample.read_text())
         warm_s = time.monotonic() - warm
+        say(f"{tag}: references {refs_s:.1f} s, the sample {warm_s - refs_s:.1f} s ({first.status.value}; "
+            f"{_phases(first)})")
         config = OptimizeConfig(problem=problem_path, seeds=[sample], steps=steps, max_seconds=seconds, run=tag,
                                 workers=workers, early_stop=early_stop, platform=platform.name,
                                 search_untimed=True)  # every step, on the interpreter too
         started = time.monotonic()
-        outcome = execute(assemble(config, problem, harness, store),
-                          on_progress=lambda p: seeded.append(time.monotonic()) if p.steps_done == 1 and not seeded else None)
+
+        def progress(p) -> None:
+            if p.steps_done == 1 and not seeded:
+                seeded.append(time.monotonic())
+            say(f"{tag}: {time.monotonic() - started:6.1f} s, step {p.steps_done}: {p.last}")
+
+        outcome = execute(assemble(config, problem, harness, store), on_progress=progress)
         ended = time.monotonic()
         run = outcome.run
         alone_s = sum(g.alone_s for g in harness.candidates.gates.values())
@@ -89,6 +98,15 @@ def search(problem_path: Path, platform, workers: int, steps: int, seconds: floa
         "correct": sum(1 for r in results if r.correct),
         "best": outcome.best.score if outcome.best else None,
     }
+
+
+def say(line: str) -> None:
+    """A progress line, at once: a run cut short still tells where its time went."""
+    print(line, file=sys.stderr, flush=True)
+
+
+def _phases(result: EvalResult) -> str:
+    return ", ".join(f"{name} {value:.1f}" for name, value in result.phases.items() if isinstance(value, float))
 
 
 def environment(platform, argv: list[str]) -> dict:

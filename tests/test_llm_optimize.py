@@ -54,6 +54,7 @@ def test_llm_run_survives_rate_limits_empty_replies_and_compile_errors(tmp_path)
     first = prompt(bodies[0])
     assert "return 2 * x + y" in first  # the reference code
     assert "# Knowledge retrieved" in first and "(`guidance/" in first  # retrieved knowledge documents
+    assert "hardware/cpu/triton-interpreter.md" in first  # the platform's note, in the constant part
     after_compile_error = prompt(bodies[3])
     assert "arange's arguments must be of type tl.constexpr" in after_compile_error
 

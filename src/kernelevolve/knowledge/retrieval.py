@@ -138,6 +138,12 @@ class KnowledgeBase:
             return [d for d in self._documents if fnmatch.fnmatch(d.path.rpartition("/")[2].lower(), pattern.lower())]
         raise ValueError(f"find by string, regex or name, not {by!r}")
 
+    def platform_notes(self, platform: Platform) -> list[Document]:
+        """The hardware notes of ``platform``'s vendor it can use (those that need timing only on a
+        timed platform), by path."""
+        return [d for d in self._documents if _vendor_of(d.path) == platform.vendor
+                and (platform.timed or d.path not in self._needs_timing)]
+
     def constraints(self) -> list[Document]:
         """Every document under constraints/: the rules each candidate must follow."""
         return [d for d in self._documents if d.path.startswith("constraints/")]

@@ -33,8 +33,8 @@ if TYPE_CHECKING:  # context renders its diagnosis with the templates here
     from kernelevolve.operators.context import Diagnosis
 
 TEMPLATES = Path(__file__).with_name("templates")
-PROBLEM_KNOWLEDGE_CHARS = 9_000  # documents retrieved for the problem, all together (the constant part)
-KNOWLEDGE_CHARS = 4_000  # documents retrieved for one step's diagnosis, all together
+PROBLEM_KNOWLEDGE_CHARS = 14_000  # documents retrieved for the problem, all together (the constant part)
+KNOWLEDGE_CHARS = 6_000  # documents retrieved for one step's diagnosis, all together: one and most of a second
 CONSTRAINTS_CHARS = 16_000  # the constraints/ documents, all together (~11 kB shipped)
 # The whole prompt (about 40k tokens): over it, retrieved knowledge goes first (the diagnosis's,
 # then the problem's); a prompt still over it is not sent.

@@ -1,9 +1,7 @@
 """Timed repetitions cannot be served from memory: each runs on its own input set, and what each
-returned is compared with that set's reference. The clock is faked: this runs without a GPU."""
+returned is compared with that set's reference. The host's clock times: this runs without a GPU."""
 
 from __future__ import annotations
-
-import time
 
 import torch
 
@@ -11,6 +9,7 @@ from kernelevolve.eval.compare import timed_output_mismatch
 from kernelevolve.eval.inputs import cases_for, timing_cases
 from kernelevolve.eval.storage import storage_key
 from kernelevolve.eval.timing import (
+    HostClock,
     TIMING_DRAWS_S,
     TIMING_SETS_MAX,
     TIMING_SETS_MIN,
@@ -19,20 +18,6 @@ from kernelevolve.eval.timing import (
 )
 from kernelevolve.problem import load_problem
 from tests.eval.test_attacks import HERE
-
-
-class WallClock:
-    graphs = False
-    hides_launches = False
-
-    def sync(self) -> None:
-        pass
-
-    def call(self, fn, lead_ms):
-        t0 = time.perf_counter()
-        fn()
-        ms = (time.perf_counter() - t0) * 1e3
-        return ms, ms, ms
 
 
 def _sets(k: int) -> list:
@@ -53,7 +38,7 @@ def test_every_timed_call_gets_new_objects_storages_and_contents():
         return fn
 
     time_interleaved({"candidate": watcher("candidate"), "eager": watcher("eager")}, warmup, _sets, 6,
-                     clock=WallClock())
+                     clock=HostClock())
     timed = seen["candidate"][-6:]
     assert len({obj for obj, _, _ in timed}) == 6
     assert len({key for _, key, _ in timed}) == 6
@@ -64,7 +49,7 @@ def test_every_timed_call_gets_new_objects_storages_and_contents():
 def test_each_result_is_handed_over_with_its_set():
     kept = []
     time_interleaved({"candidate": lambda inputs: inputs[0] * 2}, [torch.randn(64), 3], _sets, 5,
-                     keep=lambda name, k, result: kept.append((k, result)), clock=WallClock())
+                     keep=lambda name, k, result: kept.append((k, result)), clock=HostClock())
     assert [k for k, _ in kept] == list(range(5))
     assert all(torch.equal(result, _sets(k)[0] * 2) for k, result in kept)
 

@@ -293,8 +293,9 @@ def _time(worker, entry, model, warmup_inputs, req: dict[str, Any],
     call's outputs are copied to the host as it returns, into ``kept`` (file, tensors), for the
     harness to compare: written once the GPU is no longer needed. Also the seconds spent reading
     the input sets."""
-    from kernelevolve.eval.timing import TimingError, clearly_slower, time_interleaved
+    from kernelevolve.eval.timing import TimingError, clearly_slower, clock_for, time_interleaved
 
+    clock = clock_for(worker.device)
     out_dir = Path(req["out_dir"])
     rows = []
     loaded = [0.0]  # seconds spent reading the sets the harness placed
@@ -314,7 +315,7 @@ def _time(worker, entry, model, warmup_inputs, req: dict[str, Any],
 
         try:
             with torch.no_grad():
-                timings = time_interleaved(fns, inputs, feed, len(sets), keep)
+                timings = time_interleaved(fns, inputs, feed, len(sets), keep, clock)
         except TimingError as exc:
             raise CandidateFailure.of("runtime_error", str(exc), shape=shape) from exc
         rows.append({"shape": shape, **{name: asdict(t) for name, t in timings.items()}})

@@ -109,6 +109,28 @@ class CudaClock:
         return self.start.elapsed_time(self.end), wall, (t2 - t1) * 1e3
 
 
+class HostClock:
+    """Times one call at a time by the host's clock, for a device without events (the CPU): no L2
+    flush, no graphs, launch time included. On the interpreter it measures Python, not a kernel,
+    so no platform that judges speed uses it; it runs the timing protocol where there is no GPU."""
+
+    graphs = False
+    hides_launches = False
+
+    def sync(self) -> None:
+        pass
+
+    def call(self, fn: Callable[[], Any], lead_ms: float) -> tuple[float, float, float]:
+        began = time.perf_counter()
+        fn()
+        ms = (time.perf_counter() - began) * 1e3
+        return ms, ms, ms
+
+
+def clock_for(device: str) -> CudaClock | HostClock:
+    return CudaClock() if device.startswith("cuda") else HostClock()
+
+
 def _sleep_cycles_per_ms() -> float:
     """GPU clock cycles per millisecond of ``torch.cuda._sleep``, measured (the clock varies)."""
     start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)

@@ -301,7 +301,7 @@ def _time(worker, entry, model, warmup_inputs, req: dict[str, Any],
     loaded = [0.0]  # seconds spent reading the sets the harness placed
     incumbent = req.get("incumbent") or {}
     for shape, inputs in warmup_inputs.items():
-        sets = [Case(**c) for c in req["timing_sets"][shape]["cases"]]
+        sets: list[str] = req["timing_sets"][shape]  # ids
         feed = _timing_feed(worker, sets, loaded)
         watched = _WatchedCalls(worker.guard, model, _allowed(entry))
         fns: dict[str, Any] = {"candidate": watched}
@@ -311,7 +311,7 @@ def _time(worker, entry, model, warmup_inputs, req: dict[str, Any],
         def keep(name: str, k: int, result: Any, sets=sets, watched=watched) -> None:
             if name == "candidate":
                 watched.check(result, shape, k)
-                kept.append((out_dir / f"{sets[k].id}.timed.pt", [o.detach().cpu() for o in flatten(result)[1]]))
+                kept.append((out_dir / f"{sets[k]}.timed.pt", [o.detach().cpu() for o in flatten(result)[1]]))
 
         try:
             with torch.no_grad():
@@ -327,17 +327,17 @@ def _time(worker, entry, model, warmup_inputs, req: dict[str, Any],
     return rows, None, loaded[0]
 
 
-def _timing_feed(worker, sets: list[Case], loaded: list[float]):
+def _timing_feed(worker, sets: list[str], loaded: list[float]):
     """Set k's inputs, as the reference worker drew them: the harness places their file when
     repetition k begins (eval/feed.py), so that no later set exists while an earlier one is timed;
     read, moved to the device and the file removed. ``loaded[0]`` adds up the seconds it takes."""
 
     def feed(k: int) -> list[Any]:
         began = time.perf_counter()
-        worker.channel.send({"event": "feed", "set": sets[k].id})
+        worker.channel.send({"event": "feed", "set": sets[k]})
         placed = worker.channel.receive()
         if placed is None or placed.get("op") != "fed":
-            raise RuntimeError(f"timing set {sets[k].id} was not placed: {placed!r}")
+            raise RuntimeError(f"timing set {sets[k]} was not placed: {placed!r}")
         path = Path(placed["path"])
         values = torch.load(path, weights_only=True)
         path.unlink()

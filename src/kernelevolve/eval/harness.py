@@ -251,8 +251,8 @@ class Harness:
             "structures": {c.id: refs.cases[c.id]["structure"] for c in cases},
             "timing": self.platform.timed,
             "incumbent": incumbent.model_dump() if incumbent is not None and self.platform.timed else None,
-            "timing_sets": {c.shape: {"cases": [t.to_json() for t in _timing_cases(c, refs)],
-                                      "digests": refs.cases[c.id]["timing_digests"]}
+            # each timed shape's input sets, by id: the worker asks for each as its repetition begins
+            "timing_sets": {c.shape: [t.id for t in _timing_cases(c, refs)]
                             for c in cases if c.timed and self.platform.timed},
         }
 
@@ -283,7 +283,7 @@ class Harness:
         kernel.write_text(source)
         (scratch / CANARY).write_text("kernelevolve: candidates must not touch files they did not create\n")
         request = {**request, "kernel": str(kernel), "scratch": str(scratch), "out_dir": str(out_dir)}
-        set_ids = [t.id for c in cases if c.timed and self.platform.timed for t in _timing_cases(c, refs)]
+        set_ids = [set_id for ids in request["timing_sets"].values() for set_id in ids]
         with SetFeeder(refs.directory, work, set_ids) as feeder:
             reply, log_tail = self._exchange(worker, request, timeout_s,
                                              lambda fp: self._earlier(problem, worker.gpu, fp, source) is not None,

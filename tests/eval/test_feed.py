@@ -73,17 +73,22 @@ def test_a_renamed_directory_does_not_redirect_the_harness(tmp_path):
     assert list(elsewhere.iterdir()) == []  # written, if at all, in the directory the harness made
 
 
+def _references_with_timing(problem, out_dir: Path) -> dict:
+    """What a reference worker replies when the platform times (the sets drawn and saved)."""
+    pool = WorkerPool("reference", InterpreterPlatform())
+    try:
+        request = {"op": "reference", **_problem_fields(problem), "out_dir": str(out_dir),
+                   "cases": [c.to_json() for c in cases_for(problem)], "timing": True, "max_elements": None}
+        return pool.run(lambda worker: (worker.send(request), worker.receive(120))[1])
+    finally:
+        pool.close()
+
+
 def test_the_reference_worker_saves_each_timing_set_it_drew(tmp_path):
     problem = load_problem(HERE / "problems" / "scale_add.py")
     cases = cases_for(problem)
     out_dir = tmp_path
-    pool = WorkerPool("reference", InterpreterPlatform())
-    try:
-        request = {"op": "reference", **_problem_fields(problem), "out_dir": str(out_dir),
-                   "cases": [c.to_json() for c in cases], "timing": True, "max_elements": None}
-        reply = pool.run(lambda worker: (worker.send(request), worker.receive(120))[1])
-    finally:
-        pool.close()
+    reply = _references_with_timing(problem, out_dir)
     timed = next(c for c in cases if c.timed)
     meta = next(c for c in reply["cases"] if c["id"] == timed.id)
     sets = timing_cases(timed, len(meta["timing_digests"]))
@@ -91,3 +96,17 @@ def test_the_reference_worker_saves_each_timing_set_it_drew(tmp_path):
     for case, expected in zip(sets, meta["timing_digests"]):
         assert digest(torch.load(out_dir / set_file(case.id), weights_only=True)) == expected
         assert (out_dir / f"{case.id}.pt").is_file()  # beside its reference output
+
+
+def test_inputs_a_worker_could_only_unpickle_are_the_problems_fault(tmp_path):
+    path = tmp_path / "numpy_count.py"
+    path.write_text(
+        "import numpy\nimport torch\nimport torch.nn as nn\n\n\n"
+        "class Model(nn.Module):\n    def forward(self, x, n):\n        return x * int(n)\n\n\n"
+        'SHAPES = {"n64": {"n": 64}}\n\n\n'
+        "def get_inputs(n=64):\n    return [torch.randn(n), numpy.int64(n)]  # a numpy scalar\n\n\n"
+        "def get_init_inputs():\n    return []\n")
+    (tmp_path / "out").mkdir()
+    reply = _references_with_timing(load_problem(path), tmp_path / "out")
+    assert reply["status"] == "problem_fault", reply
+    assert "numpy" in reply["reason"] and "without unpickling code" in reply["reason"]

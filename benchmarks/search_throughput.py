@@ -1,7 +1,7 @@
 """Candidates per GPU-minute of a real search, and where the time goes.
 
     python benchmarks/search_throughput.py [--platform cuda] [--only mbdt --only conv1d ...]
-        [--steps 40] [--seconds 90] [--workers 1 --workers 8] [--early-stop 1.5]
+        [--steps 40] [--seconds 90] [--workers 1 --workers 8] [--early-stop 1.5] [--append]
 
 For each multi-shape recsys operator, a tuner search from the suite's sample kernel runs with each
 ``--workers`` setting (1: one candidate at a time, as before the pipelined evaluator; more:
@@ -152,6 +152,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, action="append", default=[])
     parser.add_argument("--early-stop", type=float, default=1.5)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--append", action="store_true",
+                        help="keep the rows already in the results file (same device and versions), so that "
+                             "settings can run as separate, shorter commands")
     args = parser.parse_args()
     platform = detect(args.platform)
     names = args.only or ["mbdt", "wukong_fm", "interformer_pffn"]
@@ -159,6 +162,14 @@ def main() -> None:
     report = environment(platform, sys.argv)
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.out / f"search_throughput-{platform.name}"
+    if args.append and stem.with_suffix(".json").is_file():
+        earlier = json.loads(stem.with_suffix(".json").read_text())
+        if (earlier["device"], earlier["versions"]) == (report["device"], report["versions"]):
+            report["rows"] = earlier["rows"]
+            report["command"] = f"{earlier['command']}, then {report['command']}"
+        else:
+            say(f"--append: {stem.with_suffix('.json')} was measured on {earlier['device']} with other versions; "
+                "starting a new file")
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
             for workers in settings:

@@ -6,7 +6,6 @@ only what the protocol does is asserted."""
 from __future__ import annotations
 
 from dataclasses import asdict
-from pathlib import Path
 
 import pytest
 

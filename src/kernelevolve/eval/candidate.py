@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from kernelevolve.eval.kernel_profile import compiled_kernels
-from kernelevolve.eval.inputs import Case, clone_value, digest, make_inputs
+from kernelevolve.eval.inputs import Case, clone_value, digest, make_inputs, on_device
 from kernelevolve.eval.outputs import flatten
 from kernelevolve.eval.parameters import perturb_like
 from kernelevolve.eval.rules import violations
@@ -341,7 +341,7 @@ def _timing_feed(worker, sets: list[str], loaded: list[float]):
         path = Path(placed["path"])
         values = torch.load(path, weights_only=True)
         path.unlink()
-        inputs = [x.to(worker.device) if isinstance(x, torch.Tensor) else x for x in values]
+        inputs = on_device(values, worker.device)
         loaded[0] += time.perf_counter() - began
         return inputs
 

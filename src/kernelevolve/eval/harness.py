@@ -358,8 +358,7 @@ class Harness:
                           + ("its timings are reused, not measured again" if self.platform.timed else "a duplicate"))
 
     def _exchange(self, worker: WorkerProcess, request: dict[str, Any], timeout_s: float,
-                  known: Callable[[str | None], bool] = lambda fingerprint: False,
-                  feeder: SetFeeder | None = None) -> tuple[dict[str, Any], str]:
+                  known: Callable[[str | None], bool], feeder: SetFeeder) -> tuple[dict[str, Any], str]:
         """The worker's reply to ``request``; it times only with its GPU to itself, and not at all
         when ``known`` says its launches were timed before; ``feeder`` places each input set it
         asks for while it times."""
@@ -377,8 +376,7 @@ class Harness:
                     worker.send({"op": "time"})
                     message = worker.receive(timeout_s)
                     while message.get("event") == "feed":
-                        worker.send(feeder.place(message.get("set")) if feeder is not None
-                                    else {"op": "refused", "reason": "no timing sets to place"})
+                        worker.send(feeder.place(message.get("set")))
                         message = worker.receive(timeout_s)
                 if message.get("event") == "timed":  # timing done: its outputs are written with the GPU free
                     message = worker.receive(timeout_s)

@@ -110,7 +110,12 @@ def make_inputs(module: types.ModuleType, problem: Problem, case: Case, device: 
             _redraw(x, case.dist, gen) if isinstance(x, torch.Tensor) and x.is_floating_point() else x
             for x in inputs
         ]
-    return [x.to(device) if isinstance(x, torch.Tensor) else x for x in inputs]
+    return on_device(inputs, device)
+
+
+def on_device(values: list[Any], device: str) -> list[Any]:
+    """The tensors among ``values`` moved to ``device``; other values as they are."""
+    return [x.to(device) if isinstance(x, torch.Tensor) else x for x in values]
 
 
 def sized_inputs(make: Callable[[str], list[Any]]) -> list[Any]:

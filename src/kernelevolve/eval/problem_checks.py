@@ -1,19 +1,22 @@
 """Checks of the problem itself, made in the reference worker before any candidate runs: a case too
-large for the platform, inputs that a fixed seed does not fix, a reference that is random, and
-redrawn inputs on which the reference gives NaN or Inf though it does not on its own.
+large for the platform, inputs that a fixed seed does not fix, a reference that is random, inputs a
+candidate worker could load only by unpickling code, and redrawn inputs on which the reference
+gives NaN or Inf though it does not on its own.
 
 Each finding blames the problem in one sentence (docs/correctness.md); none depends on a candidate.
 """
 
 from __future__ import annotations
 
+import io
+import re
 import types
 from typing import Any
 
 import torch
 
 from kernelevolve.eval.check_sizes import Uncountable, count_elements
-from kernelevolve.eval.inputs import Case, clone_value, digest, make_inputs
+from kernelevolve.eval.inputs import Case, clone_value, digest, make_inputs, on_device
 from kernelevolve.problem import Problem
 
 OTHER_STATE = 7_919  # the second call's seed is the case's plus this: the same inputs, another random state
@@ -90,3 +93,19 @@ def _same(a: torch.Tensor, b: torch.Tensor, problem: Problem) -> bool:
 
 def finite(outputs: list[torch.Tensor]) -> bool:
     return all(bool(torch.isfinite(o).all()) for o in outputs if o.is_floating_point() or o.is_complex())
+
+
+def unloadable(inputs: list[Any], case: Case) -> str | None:
+    """Why a candidate worker could not read ``case``'s timing sets, drawn as ``inputs`` are (it
+    loads them with ``weights_only``: no pickled code, eval/feed.py), or None."""
+    buffer = io.BytesIO()
+    torch.save(on_device(inputs, "cpu"), buffer)
+    buffer.seek(0)
+    try:
+        torch.load(buffer, weights_only=True)
+    except Exception as exc:  # the unpickler names the type it refused
+        refused = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+        what = f"a {refused.group(1)}" if refused else f"a value ({type(exc).__name__})"
+        return (f"get_inputs returns {what} (shape {case.shape}), which a candidate worker cannot load without "
+                "unpickling code: return tensors, Python numbers, strings, None, and lists, tuples or dicts of them")
+    return None

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 import time
 import traceback
@@ -128,10 +127,10 @@ class Worker:
                 "dtypes": sorted({str(t.dtype).replace("torch.", "") for t in tensors}),
             }
             if case.timed and req.get("timing"):
+                fault = problem_checks.unloadable(inputs, case)  # the timing sets are drawn alike
+                if fault:
+                    return {"status": "problem_fault", "reason": fault}
                 meta["timing_digests"] = self._timing_references(entry, case, meta, drawn_s, out_dir)
-                unloadable = _unloadable(out_dir, case)
-                if unloadable:
-                    return {"status": "problem_fault", "reason": unloadable}
             cases.append(meta)
         copy_gbps = None
         if self.device == "cuda":
@@ -217,24 +216,6 @@ class Worker:
 
             entry["compiled"] = torch.compile(entry["model"])
         return entry["compiled"]
-
-
-def _unloadable(out_dir: Path, case: Any) -> str | None:
-    """Why a candidate worker could not read a timing set of ``case`` (it loads them with
-    ``weights_only``: no pickled code), or None."""
-    import torch
-
-    from kernelevolve.eval.feed import set_file
-    from kernelevolve.eval.inputs import timing_cases
-
-    try:
-        torch.load(out_dir / set_file(timing_cases(case, 1)[0].id), weights_only=True)
-    except Exception as exc:  # the unpickler names the type it refused
-        refused = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
-        what = f"a {refused.group(1)}" if refused else f"a value ({type(exc).__name__})"
-        return (f"get_inputs returns {what} (shape {case.shape}), which a candidate worker cannot load without "
-                "unpickling code: return tensors, Python numbers, strings, None, and lists, tuples or dicts of them")
-    return None
 
 
 def own_processes() -> set[int]:

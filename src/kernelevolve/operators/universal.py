@@ -65,14 +65,13 @@ class UniversalOperator:
         among them, second, after the best match (the note that best matches the problem's words):
         what the target can and cannot do matters to a first draft whatever the problem."""
         query = problem_query(ctx.problem, operators, ctx.platform)
-        found = self.knowledge.search(query, ctx.platform, k=self.problem_k)
-        docs = list({d.path: d for d in [*self.users_kernels_named_after(ctx.problem), *found]}.values())[: self.problem_k]
+        ranked = self.knowledge.search(query, ctx.platform, k=len(self.knowledge.documents()))  # all that match
+        docs = list({d.path: d for d in [*self.users_kernels_named_after(ctx.problem),
+                                         *ranked[: self.problem_k]]}.values())[: self.problem_k]
         notes = self.knowledge.platform_notes(ctx.platform)
         if not notes:
             return docs
         paths = {d.path for d in notes}
-        ranked = [d for d in self.knowledge.search(query, ctx.platform, k=len(self.knowledge.documents()))
-                  if d.path in paths]
         note = next((d for d in [*docs, *ranked] if d.path in paths), notes[0])
         others = [d for d in docs if d.path != note.path]
         return [*others[:1], note, *others[1:]][: self.problem_k]  # second: the budget shows it

@@ -32,6 +32,7 @@ from kernelevolve.platform import Platform
 
 START_TIMEOUT_S = 300.0  # importing torch (and CUDA init) on a cold machine
 LOG_TAIL_BYTES = 4000
+STOP_SETTLE_S = 1.0  # how long a pause waits for SIGSTOP to take effect in every process
 
 
 class WorkerError(Exception):
@@ -193,6 +194,7 @@ class WorkerProcess:
             for pid in new:
                 _signal(pid, signal.SIGSTOP)
             stopped |= new
+        _wait_stopped(stopped)
 
     def resume(self) -> None:
         if self._paused_since is None:
@@ -276,6 +278,17 @@ def _stat_fields(pid: int) -> list[str]:
             return f.read().rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
     except (OSError, IndexError):
         return []
+
+
+def _wait_stopped(pids: set[int], limit_s: float = STOP_SETTLE_S) -> None:
+    """Until every process of ``pids`` has stopped (or exited): a signal is delivered
+    asynchronously, and a paused worker must launch nothing once the pause has returned."""
+    deadline = time.monotonic() + limit_s
+    running = set(pids)
+    while running and time.monotonic() < deadline:
+        running = {pid for pid in running if (fields := _stat_fields(pid)) and fields[0] not in "TtZX"}
+        if running:
+            time.sleep(0.001)
 
 
 def _children(pid: int) -> set[int]:

@@ -83,11 +83,23 @@ def test_a_resource_failure_marks_larger_tiles_infeasible():
         for s in range(8))
 
 
+def test_a_variant_that_ran_out_of_time_marks_larger_tiles_infeasible_and_variants_get_a_limit():
+    slow = SOURCE.replace("BLOCK_SIZE = 1024", "BLOCK_SIZE = 4096")
+    timed_out = {"status": "timeout", "reason": "the candidate did not finish within 60 s; its worker was killed"}
+    parent = node(0, SOURCE, result={"phases": {"compile_s": 20.0, "check_s": 5.0}})
+    nodes = [parent, node(1, slow, 0, 0.0, "timeout", timed_out)]
+    windows = {("BLOCK_SIZE", 0): (1024, 2048, 4096, 8192)}
+    proposals = [propose(nodes, OptunaSearch("random", windows=windows), seed) for seed in range(8)]
+    assert {config(p.source)[0] for p in proposals} <= {1024, 2048}
+    assert {p.timeout_s for p in proposals} == {100.0}  # four times the parent's 25 s of compiling and checking
+    assert propose([node(0, SOURCE)], OptunaSearch("random", windows=windows)).timeout_s is None  # not measured
+
+
 def test_a_wrong_answer_is_not_taken_for_a_resource_limit():
     wrong = SOURCE.replace("BLOCK_SIZE = 1024", "BLOCK_SIZE = 2048")
     nodes = [node(0, SOURCE), node(1, wrong, 0, 0.0, "mismatch", {"reason": "mismatch at shape 4096"})]
     space = space_of(Graph(nodes), nodes[0], radius=2)
-    assert [t.out_of_resources for t in space.trials(Graph(nodes))] == [False, False]
+    assert [t.too_large for t in space.trials(Graph(nodes))] == [False, False]
 
 
 def test_the_proposal_changes_several_parameters_and_says_how_it_was_found():

@@ -67,8 +67,10 @@ class EvaluationActor:
     def reference_set(self, file: ProblemFile) -> References:
         return self.harness.reference_set(self._problem(file))
 
-    def evaluate(self, file: ProblemFile, source: str, incumbent: Incumbent | None = None) -> dict[str, Any]:
-        return self.harness.evaluate(self._problem(file), source, incumbent=incumbent).model_dump(mode="json")
+    def evaluate(self, file: ProblemFile, source: str, incumbent: Incumbent | None = None,
+                 timeout_s: float | None = None) -> dict[str, Any]:
+        result = self.harness.evaluate(self._problem(file), source, incumbent=incumbent, timeout_s=timeout_s)
+        return result.model_dump(mode="json")
 
     def close(self) -> None:
         self.harness.close()
@@ -140,10 +142,11 @@ class RayExecutor:
                     raise ExecutorError(f"computing the references of {problem.name}: {_lost(exc)}") from exc
             return self._refs[problem.hash]
 
-    def evaluate(self, problem: Problem, source: str, incumbent: Incumbent | None = None) -> EvalResult:
+    def evaluate(self, problem: Problem, source: str, incumbent: Incumbent | None = None,
+                 timeout_s: float | None = None) -> EvalResult:
         file = ProblemFile.of(problem)
         try:
-            payload = self._on_an_actor(lambda a: a.evaluate.remote(file, source, incumbent))
+            payload = self._on_an_actor(lambda a: a.evaluate.remote(file, source, incumbent, timeout_s))
         except LOST as exc:
             return EvalResult(status=Status.crash, platform=self.platform.name, source_hash=source_hash(source),
                               problem_hash=problem.hash, reason=f"{_lost(exc)}, on {1 + RETRIES} Ray workers in a row")

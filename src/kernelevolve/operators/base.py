@@ -31,6 +31,7 @@ class Proposal:
     reason: str = ""
     objects: dict[str, str] = field(default_factory=dict)  # stored with the node: prompt.md, reply.md …
     usage: dict[str, Any] = field(default_factory=dict)  # tokens, cost, model
+    timeout_s: float | None = None  # a tighter time limit for its evaluation than the harness's own
 
 
 class Operator(Protocol):

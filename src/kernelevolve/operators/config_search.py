@@ -2,7 +2,7 @@
 
 Each proposal rebuilds an in-memory Optuna study from the trials the graph already holds (their
 points and scores, read from the store's nodes), asks its sampler for a point, and skips points
-that were tried or that the run's resource failures mark infeasible. Nothing lives between
+that were tried or that the run's resource failures and timeouts mark infeasible. Nothing lives between
 steps, so a resumed or shared run samples from the same evidence as the process that wrote it.
 Optuna is an optional extra (``pip install 'kernelevolve[tune]'``): without it the tuner moves
 to untried neighbours (``operators/tuner.py``) and says so.
@@ -35,7 +35,7 @@ class Suggestion:
     point: Point
     objective: str  # what the study maximised: "score" or "shape NAME"
     trials: int  # points of the space already evaluated
-    skipped_infeasible: int  # asks refused because a resource failure covers them
+    skipped_infeasible: int  # asks refused because a resource failure or a timeout covers them
 
 
 def objective_of(trials: list[Trial], shapes: list[str]) -> str | None:
@@ -73,7 +73,7 @@ def suggest(space: Space, trials: list[Trial], sampler: str, rng: random.Random,
         seen[trial.point] = value_of(trial, shape)
         study.add_trial(optuna.trial.create_trial(params=_indices(space, names, trial.point),
                                                   distributions=distributions, value=seen[trial.point]))
-    failures = [t.point for t in trials if t.out_of_resources]
+    failures = [t.point for t in trials if t.too_large]
     skipped = 0
     for _ in range(min(MAX_ASKS, space.size)):
         asked = study.ask(distributions)

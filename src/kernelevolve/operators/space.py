@@ -47,7 +47,7 @@ class Trial:
     point: Point
     score: float  # 0 for a failed candidate
     shape_speedups: dict[str, float]  # production shape -> speedup over torch.compile
-    out_of_resources: bool
+    too_large: bool  # ran out of resources, or out of time (a runaway compilation)
 
 
 def window(site: Site, radius: int) -> tuple[int, ...]:
@@ -99,12 +99,12 @@ class Space:
             point = self.point_of(node.source) if node.source else None
             if point is not None:
                 found.append(Trial(node.id, point, 0.0 if node.is_buggy else node.score,
-                                   shape_speedups(node.result), out_of_resources(node)))
+                                   shape_speedups(node.result), too_large(node)))
         return found
 
     def infeasible(self, point: Point, failures: list[Point]) -> bool:
         """Whether a configuration at least as large, in every dimension that grows resource use,
-        as one that ran out of resources (and equal in the others) would run out too."""
+        as one that was too large (and equal in the others) would be too large too."""
         for failed in failures:
             if all((v >= f) if d.grows_resources else (v == f) for d, v, f in zip(self.dimensions, point, failed)):
                 return True
@@ -143,8 +143,11 @@ def shape_speedups(result: dict[str, Any]) -> dict[str, float]:
             if t.get("speedup") is not None and not str(t["shape"]).startswith("ood-")}
 
 
-def out_of_resources(node: NodeView) -> bool:
-    """Whether the node failed because its configuration asked for more than the device has."""
+def too_large(node: NodeView) -> bool:
+    """Whether the node failed because its configuration asked for more than the device has, or
+    for more time than its limit (tiles so large that building them runs away)."""
+    if node.status == "timeout":
+        return True
     if node.status not in ("compile_error", "runtime_error"):
         return False
     failure = node.result.get("failure") or {}

@@ -26,6 +26,12 @@ from kernelevolve.graph import Graph, NodeView, source_hash
 from kernelevolve.operators.base import ExpansionContext, Proposal
 
 SiteKey = tuple[str, int]  # (parameter name, its occurrence in source order)
+# A variant gets a time limit of its own: a few times what its parent took to compile and check, at
+# least a minute. Large tiles of an unrolled loop can take ptxas minutes to build, and such a
+# configuration is no winner anyway; stopping it frees a worker, and the joint search then skips the
+# configurations larger still (operators/space.py).
+TUNING_LIMIT_FACTOR = 4.0
+TUNING_LIMIT_MIN_S = 60.0
 History = dict[tuple[SiteKey, int], float]  # (site, direction ±1) -> summed score change
 
 
@@ -383,14 +389,15 @@ class Tuner:
             )
         searched = self.search.propose(ctx) if self.search is not None else None
         if searched is not None:
-            return searched
+            return replace(searched, timeout_s=tuning_limit(ctx.parent))
         history = lineage_history(ctx.graph, ctx.parent)
         tried = ctx.graph.source_hashes()
         candidates = ranked_candidates(sites, history, ctx.rng)
         for candidate in candidates:
             source = rewrite(ctx.parent.source, candidate)
             if source_hash(source) not in tried:
-                return Proposal(source, self.name, self._reason(candidate, sites, history))
+                return Proposal(source, self.name, self._reason(candidate, sites, history),
+                                timeout_s=tuning_limit(ctx.parent))
         names = ", ".join(sorted({s.name for s in sites}))
         return self._nothing(
             f"all {len(candidates)} variants one or two steps away in {names} were already tried"
@@ -401,6 +408,16 @@ class Tuner:
 
     def _reason(self, candidate: tuple[Move, ...], sites: list[Site], history: History) -> str:
         return f"{describe(candidate, sites)} ({_motive(candidate_gain(candidate, history))})"
+
+
+def tuning_limit(parent: NodeView) -> float | None:
+    """The time limit of a variant of ``parent``, from the seconds the parent's compilation and
+    checks took (None, the harness's own limit, where its result does not say)."""
+    phases = parent.result.get("phases") or {}
+    built = [phases.get(k) for k in ("compile_s", "check_s")]
+    if any(v is None for v in built):
+        return None
+    return max(TUNING_LIMIT_MIN_S, TUNING_LIMIT_FACTOR * sum(built))
 
 
 def _motive(gain: float) -> str:

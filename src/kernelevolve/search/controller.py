@@ -46,7 +46,8 @@ class Evaluator(Protocol):
 
     def reference_set(self, problem: Problem) -> References: ...
 
-    def evaluate(self, problem: Problem, source: str, incumbent: Incumbent | None = None) -> EvalResult: ...
+    def evaluate(self, problem: Problem, source: str, incumbent: Incumbent | None = None,
+                 timeout_s: float | None = None) -> EvalResult: ...
 
     def close(self) -> None: ...
 
@@ -207,7 +208,7 @@ class Controller:
                 return False
             self._record(run, parent, proposal, None, selection.tags, claim, progress)
             return False
-        result, cached = self._evaluate(proposal.source, self._incumbent(graph))
+        result, cached = self._evaluate(proposal.source, self._incumbent(graph), proposal.timeout_s)
         try:
             self._record(run, parent, proposal, result, {**selection.tags, "cached": cached}, claim, progress)
         except DuplicateChildError:  # a controller sharing the run made the same child first: the step is given back
@@ -223,9 +224,11 @@ class Controller:
             return None
         return Incumbent.of(best.id, best.score, best.result.get("timings", []), self.early_stop)
 
-    def _evaluate(self, source: str, incumbent: Incumbent | None = None) -> tuple[EvalResult, bool]:
+    def _evaluate(self, source: str, incumbent: Incumbent | None = None,
+                  timeout_s: float | None = None) -> tuple[EvalResult, bool]:
         """Identical sources are evaluated once per problem, platform and device (and once more
-        where a profile is asked for that the first result lacks)."""
+        where a profile is asked for that the first result lacks); ``timeout_s`` tightens the
+        harness's time limit, never loosens it."""
         refs = self.harness.reference_set(self.problem)
         key = "|".join([HARNESS_VERSION, source_hash(source), self.problem.hash, self.harness.platform.name,
                         refs.device_name, refs.versions.get("torch", ""), refs.versions.get("triton", ""),
@@ -233,7 +236,7 @@ class Controller:
         cached = self.store.cached_result(key)
         if cached is not None:
             return EvalResult.model_validate(cached), True
-        result = self.harness.evaluate(self.problem, source, incumbent=incumbent)
+        result = self.harness.evaluate(self.problem, source, incumbent=incumbent, timeout_s=timeout_s)
         if result.status.value not in ("timeout", "crash"):  # those may pass on a quieter machine
             self.store.put_cached_result(key, result.model_dump(mode="json"))
         return result, False

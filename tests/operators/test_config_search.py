@@ -95,6 +95,16 @@ def test_a_variant_that_ran_out_of_time_marks_larger_tiles_infeasible_and_varian
     assert propose([node(0, SOURCE)], OptunaSearch("random", windows=windows)).timeout_s is None  # not measured
 
 
+def test_a_variant_far_slower_to_compile_than_its_anchor_marks_larger_tiles_infeasible():
+    anchor = node(0, SOURCE, result={"phases": {"compile_s": 3.0, "check_s": 1.0}})
+    slow = node(1, SOURCE.replace("BLOCK_SIZE = 1024", "BLOCK_SIZE = 4096"), 0, 0.9,
+                result={"phases": {"compile_s": 40.0, "check_s": 1.0}})
+    quick = node(2, SOURCE.replace("BLOCK_SIZE = 1024", "BLOCK_SIZE = 2048"), 0, 1.1,
+                 result={"phases": {"compile_s": 12.0, "check_s": 1.0}})
+    space = space_of(Graph([anchor, slow, quick]), anchor, radius=2)
+    assert [t.too_large for t in space.trials(Graph([anchor, slow, quick]))] == [False, True, False]
+
+
 def test_a_wrong_answer_is_not_taken_for_a_resource_limit():
     wrong = SOURCE.replace("BLOCK_SIZE = 1024", "BLOCK_SIZE = 2048")
     nodes = [node(0, SOURCE), node(1, wrong, 0, 0.0, "mismatch", {"reason": "mismatch at shape 4096"})]

@@ -27,6 +27,12 @@ _RESOURCE_FAILURE = re.compile(
     re.IGNORECASE,
 )
 
+# A variant that compiled this many times slower than its anchor (and for at least this long) marks
+# the configurations larger still as infeasible, as a resource failure does: ptxas's time grows with
+# the registers an unrolled tile needs, and one such build costs more than several whole candidates.
+SLOW_BUILD_FACTOR = 5.0
+SLOW_BUILD_MIN_S = 15.0
+
 
 @dataclass(frozen=True)
 class Dimension:
@@ -94,12 +100,13 @@ class Space:
         return point if all(v in d.values for d, v in zip(self.dimensions, point)) else None
 
     def trials(self, graph: Graph) -> list[Trial]:
+        built_s = compile_seconds(self.anchor)
         found = []
         for node in graph.nodes.values():
             point = self.point_of(node.source) if node.source else None
             if point is not None:
                 found.append(Trial(node.id, point, 0.0 if node.is_buggy else node.score,
-                                   shape_speedups(node.result), too_large(node)))
+                                   shape_speedups(node.result), too_large(node, built_s)))
         return found
 
     def infeasible(self, point: Point, failures: list[Point]) -> bool:
@@ -143,10 +150,20 @@ def shape_speedups(result: dict[str, Any]) -> dict[str, float]:
             if t.get("speedup") is not None and not str(t["shape"]).startswith("ood-")}
 
 
-def too_large(node: NodeView) -> bool:
-    """Whether the node failed because its configuration asked for more than the device has, or
-    for more time than its limit (tiles so large that building them runs away)."""
+def compile_seconds(node: NodeView) -> float | None:
+    value = (node.result.get("phases") or {}).get("compile_s")
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def too_large(node: NodeView, anchor_compile_s: float | None = None) -> bool:
+    """Whether the node's configuration asked for more than the device has, or for more time than
+    its limit, or took far longer to compile than the anchor (``SLOW_BUILD_FACTOR`` times, and at
+    least ``SLOW_BUILD_MIN_S``): tiles so large that building them runs away."""
     if node.status == "timeout":
+        return True
+    built_s = compile_seconds(node)
+    if (built_s is not None and anchor_compile_s is not None
+            and built_s > max(SLOW_BUILD_MIN_S, SLOW_BUILD_FACTOR * anchor_compile_s)):
         return True
     if node.status not in ("compile_error", "runtime_error"):
         return False

@@ -58,7 +58,7 @@ def search(problem_path: Path, platform, workers: int, steps: int, seconds: floa
     store = open_store(f"sqlite:///{work / f'{tag}.db'}", objects=work / f"objects-{tag}")
     seeded: list[float] = []
     with Harness(platform, workers=workers, gpus=gpus, cache_dir=work / "cache", timeout_s=600,
-                 hidden=store.directories()) as harness:
+                 hidden=store.private_paths()) as harness:
         warm = time.monotonic()  # references, baselines and the sample once, outside the search's clock
         harness.reference_set(problem)
         refs_s = time.monotonic() - warm

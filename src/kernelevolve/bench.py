@@ -90,7 +90,7 @@ def run_suite(
                                    search_untimed=True)
     rows: list[OperatorBench] = []
     started = time.monotonic()
-    with local_harness(platform, workers, timeout, sandbox, store.directories()) as harness:
+    with local_harness(platform, workers, timeout, sandbox, store.private_paths()) as harness:
         for i, (path, sample_path) in enumerate(zip(problems, sample_paths), 1):
             problem = load_problem(path, timeout_s=timeout)
             progress(f"[{i}/{len(problems)}, {time.monotonic() - started:.0f} s] {problem.name}: sample kernel")
@@ -361,7 +361,7 @@ def run_drafted(
                                    command=command, workers=workers, search_untimed=True)
     rows: list[DraftedBench] = []
     started = time.monotonic()
-    with local_harness(platform, workers, timeout, sandbox, store.directories()) as harness:
+    with local_harness(platform, workers, timeout, sandbox, store.private_paths()) as harness:
         for i, path in enumerate(problems, 1):
             problem = load_problem(path, timeout_s=timeout)
             progress(f"[{i}/{len(problems)}, {time.monotonic() - started:.0f} s] {problem.name}: search, {steps} steps")

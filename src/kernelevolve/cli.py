@@ -484,7 +484,7 @@ def retime(
     try:
         target = detect(platform)
         with _open(store, objects) as st, \
-                Harness(target, timeout_s=timeout, sandbox=sandbox, hidden=st.directories()) as harness:
+                Harness(target, timeout_s=timeout, sandbox=sandbox, hidden=st.private_paths()) as harness:
             outcome = retime_run(st, run, harness, into=into, on_node=retimed)
             best = st.best(outcome.run.id)
     except (PlatformError, ProblemError, SearchError, HarnessError, ObjectMissingError) as exc:

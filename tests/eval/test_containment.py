@@ -5,6 +5,7 @@ connection reaches a listener), and each attack is first shown to work without t
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -154,6 +155,19 @@ return launch(y, x)  # computes the wrong thing: only the stolen answers are rig
 '''
 
 
+def test_a_hidden_folder_that_holds_the_worker_s_own_paths_has_its_other_entries_covered(tmp_path):
+    from kernelevolve.eval.confine import cover_targets
+
+    (tmp_path / "work" / "home").mkdir(parents=True)
+    (tmp_path / "work" / "other").mkdir()
+    for name in ("runs.db", "work/notes.txt"):
+        (tmp_path / name).write_text("x")
+    needed = [str(tmp_path / "work" / "home")]
+    assert sorted(cover_targets(str(tmp_path), needed)) == sorted(
+        str(tmp_path / n) for n in ("runs.db", "work/other", "work/notes.txt"))
+    assert cover_targets(str(tmp_path / "work" / "other"), needed) == [str(tmp_path / "work" / "other")]
+
+
 def test_references_cannot_be_read(problem, sandboxed, unconfined, cache_dir):
     source = candidate(READ_REFERENCES, root=str(cache_dir))
     sandboxed.reference_set(problem)
@@ -161,6 +175,31 @@ def test_references_cannot_be_read(problem, sandboxed, unconfined, cache_dir):
     assert cheated.status.value == "ok", cheated.reason  # the attack is real
     result = sandboxed.evaluate(problem, source)
     assert result.status.value == "mismatch", result.reason
+
+
+READ_STORE = '''
+data = open({path!r}, "rb").read()
+if data:
+    raise RuntimeError(f"read {{len(data)}} bytes of the store")
+return launch(x, y)
+'''
+
+
+def test_a_store_beside_the_problem_stays_unseen_and_the_problem_still_loads(tmp_path, cache_dir):
+    # The SQLite store is hidden from candidates; here its folder also holds the problem the worker
+    # must load (hiding the folder left the worker unable to start).
+    shutil.copy(PROBLEM, tmp_path / "scale_add.py")
+    store = tmp_path / "runs.db"
+    store.write_bytes(b"SQLite format 3\0 every candidate's source and score")
+    beside = load_problem(tmp_path / "scale_add.py")
+    source = candidate(READ_STORE, path=str(store))
+    with Harness(INTERPRETER, timeout_s=20, cache_dir=cache_dir, sandbox="off") as harness:
+        cheated = harness.evaluate(beside, source)
+    assert cheated.status.value == "runtime_error" and "bytes of the store" in cheated.reason  # the attack is real
+    with Harness(INTERPRETER, timeout_s=20, cache_dir=cache_dir, sandbox="strict", hidden=(store,)) as harness:
+        result = harness.evaluate(beside, source)
+    assert result.status.value == "ok", result.reason
+    assert "harness dir(s) hidden" in result.sandbox
 
 
 SECRET_HUNT = '''

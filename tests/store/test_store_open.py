@@ -125,6 +125,8 @@ def test_write_gives_up_with_store_busy_after_bounded_retries(quick_database):
         holder.join()
 
 
-def test_a_sqlite_store_names_the_directories_it_keeps(tmp_path):
+def test_a_sqlite_store_names_the_files_it_keeps_not_their_folder(tmp_path):
     with open_store(f"sqlite:///{tmp_path / 'db' / 'runs.db'}", objects=tmp_path / "objs") as store:
-        assert set(store.directories()) == {(tmp_path / "objs").resolve(), (tmp_path / "db").resolve()}
+        db = (tmp_path / "db").resolve()
+        assert set(store.private_paths()) == {(tmp_path / "objs").resolve(), db / "runs.db", db / "runs.db-wal",
+                                              db / "runs.db-shm"}

@@ -34,7 +34,7 @@ SANDBOX_REPORT = "sandbox.json"  # written by the launcher into the worker's hom
 PR_SET_PDEATHSIG = 1
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x10000000, 0x20000000, 0x40000000
 PID_MAX_MIN = 301  # the kernel refuses a smaller pid_max
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 0x4000, 1 << 18
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 0x1000, 0x4000, 1 << 18
 
 
 
@@ -59,7 +59,7 @@ class Spec:
     mode: str  # strict | best-effort | off
     home: str  # the worker's own directory: its only writable place
     read: list[str] = field(default_factory=list)  # directories and files it may read
-    hidden: list[str] = field(default_factory=list)  # directories under ``read`` that must stay unseen
+    hidden: list[str] = field(default_factory=list)  # directories and files under ``read`` that must stay unseen
     limits: Limits = field(default_factory=Limits)
     cgroup: str = ""  # name of the cgroup to create under each controller ("" for none)
     lifeline: int = -1  # read end of a pipe whose write end only the harness holds
@@ -121,8 +121,32 @@ def _mount(source: str, target: str, fstype: str, flags: int, data: str = "") ->
                        data.encode() or None), f"mount {target}")
 
 
-def _private_mounts(hidden: list[str]) -> tuple[list[str], list[str]]:
-    """In the new mount namespace: a /proc of our own PID namespace, the harness's dirs covered."""
+def cover_targets(path: str, needed: list[str]) -> list[str]:
+    """What to cover so that ``path`` stays unseen while the ``needed`` paths the worker itself
+    uses stay visible: ``path`` itself, or, where a needed path lies inside it (a SQLite store in
+    the folder that also holds the problem, or in /tmp beside the worker's home), every entry of it
+    that exists now except those on the way to a needed path."""
+    inside = [n for n in needed if n == path or n.startswith(path.rstrip("/") + "/")]
+    if not inside:
+        return [path]
+    if path in inside:
+        return []
+    targets = []
+    with os.scandir(path) as entries:
+        for entry in entries:
+            if entry.is_symlink():
+                continue  # a mount over a link lands on its target, which is not ours to cover
+            if any(n == entry.path or n.startswith(entry.path + "/") for n in inside):
+                if entry.is_dir(follow_symlinks=False):
+                    targets += cover_targets(entry.path, inside)
+            else:
+                targets.append(entry.path)
+    return targets
+
+
+def _private_mounts(hidden: list[str], needed: list[str]) -> tuple[list[str], list[str]]:
+    """In the new mount namespace: a /proc of our own PID namespace, the harness's dirs covered
+    (their entries, where a path the worker needs lies inside one)."""
     applied, missing = [], []
     try:
         _mount("none", "/", "", MS_REC | MS_PRIVATE)
@@ -131,14 +155,18 @@ def _private_mounts(hidden: list[str]) -> tuple[list[str], list[str]]:
     except OSError as exc:
         missing.append(f"own /proc: {exc.strerror}")
     covered = 0
-    for path in hidden:
-        if not os.path.isdir(path):
+    for hidden_path in hidden:
+        if not os.path.exists(hidden_path):
             continue
-        try:
-            _mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=000")
-            covered += 1
-        except OSError as exc:
-            missing.append(f"hiding {path}: {exc.strerror}")
+        for path in cover_targets(hidden_path, needed) if os.path.isdir(hidden_path) else [hidden_path]:
+            try:
+                if os.path.isdir(path):
+                    _mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=000")
+                else:  # a file reads as empty
+                    _mount("/dev/null", path, "", MS_BIND)
+            except OSError as exc:
+                missing.append(f"hiding {path}: {exc.strerror}")
+        covered += 1
     if covered:
         applied.append(f"{covered} harness dir(s) hidden")
     return applied, missing
@@ -207,7 +235,7 @@ def confine_self(spec: Spec) -> Sandbox:
 def _inside(spec: Spec, box: Sandbox) -> None:
     """The forked child (PID 1 of the new namespace when it exists): finish confining."""
     if box.namespaces:
-        box.add(_private_mounts(spec.hidden))
+        box.add(_private_mounts(spec.hidden, [spec.home, *spec.read]))
     box.add(_rlimits(spec.limits, box))
     # The CUDA driver writes under its own /proc/<pid> at initialisation (error 304 without it).
     writable = [spec.home, *device_files(), f"/proc/{os.getpid()}"]

@@ -67,7 +67,7 @@ class References:
 
 def kept_paths(extra: tuple[Path, ...] = ()) -> tuple[str, ...]:
     """What kernelevolve keeps that no candidate may see: the cache (references), the default
-    store beside the working directory, and ``extra`` (the directories of the store in use)."""
+    store beside the working directory, and ``extra`` (the files of the store in use)."""
     paths = [default_cache_dir(), Path.cwd() / ".kernelevolve", *extra]
     return tuple(sorted({str(p.resolve()) for p in paths}))
 

@@ -137,7 +137,7 @@ def plan(config: OptimizeConfig) -> Plan:
     try:
         store.check_run(config.run_name(problem.name), str(problem.path), problem.hash)
         operator, note = build_operator(config)
-        evaluator = open_evaluator(config, store.directories())
+        evaluator = open_evaluator(config, store.private_paths())
     except BaseException:
         store.close()
         raise

@@ -122,12 +122,16 @@ class Store:
         """The URL without its password, for messages and logs."""
         return self._db.display_url
 
-    def directories(self) -> tuple[Path, ...]:
-        """Where this store keeps files: its object directory, and a SQLite database's folder (what
-        an evaluation sandbox must keep out of a candidate's sight)."""
+    def private_paths(self) -> tuple[Path, ...]:
+        """Where this store keeps files, which an evaluation sandbox keeps out of a candidate's
+        sight: its object directory, and a SQLite database with its write-ahead log and index (the
+        files, not their folder, which may also hold the problem a worker loads)."""
         database = make_url(self.url).database if self.url.startswith("sqlite") else None
-        folder = Path(database).resolve().parent if database and database != ":memory:" else None
-        return tuple(p for p in (self.objects.root, folder) if p is not None)
+        files = []
+        if database and database != ":memory:":
+            path = Path(database).resolve()
+            files = [path.with_name(path.name + suffix) for suffix in ("", "-wal", "-shm", "-journal")]
+        return (self.objects.root, *(f for f in files if f.exists()))
 
     def close(self) -> None:
         self._db.close()

@@ -32,6 +32,7 @@ ELSEWHERE = "another-host.invalid:4242:0123456789abcdef"  # a live controller on
 class InstantEvaluator:
     platform = InterpreterPlatform()
     profile = False
+    timeout_s = 180.0
 
     def __init__(self, seconds: float = 0.0):
         self.seconds = seconds
@@ -39,7 +40,7 @@ class InstantEvaluator:
     def reference_set(self, problem):
         return References(Path("."), {}, "cpu", {"torch": "test"}, None)
 
-    def evaluate(self, problem, source, incumbent=None):
+    def evaluate(self, problem, source, incumbent=None, timeout_s=None):
         time.sleep(self.seconds)
         return EvalResult(status=Status.ok, correct=True, reason="correct on every case")
 

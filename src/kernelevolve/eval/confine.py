@@ -122,10 +122,10 @@ def _mount(source: str, target: str, fstype: str, flags: int, data: str = "") ->
 
 
 def cover_targets(path: str, needed: list[str]) -> list[str]:
-    """What to cover so that ``path`` stays unseen while the ``needed`` paths the worker itself
-    uses stay visible: ``path`` itself, or, where a needed path lies inside it (a SQLite store in
-    the folder that also holds the problem, or in /tmp beside the worker's home), every entry of it
-    that exists now except those on the way to a needed path."""
+    """What to cover so that ``path`` stays unseen while the ``needed`` paths (the worker's home)
+    stay usable: ``path`` itself, or, where a needed path lies inside it (a store's files or the
+    cache in /tmp, beside the worker's home), every entry of it that exists now except those on the
+    way to a needed path."""
     inside = [n for n in needed if n == path or n.startswith(path.rstrip("/") + "/")]
     if not inside:
         return [path]
@@ -145,8 +145,8 @@ def cover_targets(path: str, needed: list[str]) -> list[str]:
 
 
 def _private_mounts(hidden: list[str], needed: list[str]) -> tuple[list[str], list[str]]:
-    """In the new mount namespace: a /proc of our own PID namespace, the harness's dirs covered
-    (their entries, where a path the worker needs lies inside one)."""
+    """In the new mount namespace: a /proc of our own PID namespace, the harness's paths covered
+    (a folder's entries, where the worker's home lies inside it)."""
     applied, missing = [], []
     try:
         _mount("none", "/", "", MS_REC | MS_PRIVATE)
@@ -235,7 +235,7 @@ def confine_self(spec: Spec) -> Sandbox:
 def _inside(spec: Spec, box: Sandbox) -> None:
     """The forked child (PID 1 of the new namespace when it exists): finish confining."""
     if box.namespaces:
-        box.add(_private_mounts(spec.hidden, [spec.home, *spec.read]))
+        box.add(_private_mounts(spec.hidden, [spec.home]))
     box.add(_rlimits(spec.limits, box))
     # The CUDA driver writes under its own /proc/<pid> at initialisation (error 304 without it).
     writable = [spec.home, *device_files(), f"/proc/{os.getpid()}"]

@@ -216,14 +216,13 @@ class Harness:
                  timeout_s: float | None = None) -> EvalResult:
         """Judge ``source``; with ``incumbent`` (the run's best), its timing may stop early where it is
         clearly slower (``EvalResult.timing_stopped`` says where and by how much). ``timeout_s``
-        tightens the harness's time limit for this candidate (never loosens it)."""
+        replaces the harness's time limit for this candidate."""
         started = time.monotonic()
         result = check_source(source) or check_signatures(source, describe_reference(problem))
         if result is None:
             judged = self.judged(problem)
             refs = self.reference_set(judged)
-            limit = min(timeout_s, self.timeout_s) if timeout_s else self.timeout_s
-            result = self._run(judged, source, refs, limit, incumbent)
+            result = self._run(judged, source, refs, timeout_s or self.timeout_s, incumbent)
             result.notes = problem_notes(judged, refs)
             result.device = refs.device_name
             result.versions = refs.versions

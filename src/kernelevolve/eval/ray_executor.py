@@ -106,6 +106,7 @@ class RayExecutor:
             raise ExecutorError(f"--platform {platform} cannot run here: choose auto, {', '.join(RUNNABLE)}")
         self.workers = workers
         self.profile = profile
+        self.timeout_s = timeout_s
         self._disconnect_at_close = _connect(address)
         self._actors: list[Any] = []
         try:

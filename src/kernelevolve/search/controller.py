@@ -43,6 +43,7 @@ class Evaluator(Protocol):
     platform: Platform
     workers: int  # evaluations it runs at once
     profile: bool  # whether correct candidates are profiled by Nsight Compute (their results carry it)
+    timeout_s: float  # seconds per candidate, unless a call gives its own
 
     def reference_set(self, problem: Problem) -> References: ...
 
@@ -236,7 +237,8 @@ class Controller:
         cached = self.store.cached_result(key)
         if cached is not None:
             return EvalResult.model_validate(cached), True
-        result = self.harness.evaluate(self.problem, source, incumbent=incumbent, timeout_s=timeout_s)
+        limit = min(timeout_s, self.harness.timeout_s) if timeout_s else None
+        result = self.harness.evaluate(self.problem, source, incumbent=incumbent, timeout_s=limit)
         if result.status.value not in ("timeout", "crash"):  # those may pass on a quieter machine
             self.store.put_cached_result(key, result.model_dump(mode="json"))
         return result, False

@@ -158,6 +158,7 @@ def _private_mounts(hidden: list[str], needed: list[str]) -> tuple[list[str], li
     for hidden_path in hidden:
         if not os.path.exists(hidden_path):
             continue
+        hidden_all = True
         for path in cover_targets(hidden_path, needed) if os.path.isdir(hidden_path) else [hidden_path]:
             try:
                 if os.path.isdir(path):
@@ -166,7 +167,8 @@ def _private_mounts(hidden: list[str], needed: list[str]) -> tuple[list[str], li
                     _mount("/dev/null", path, "", MS_BIND)
             except OSError as exc:
                 missing.append(f"hiding {path}: {exc.strerror}")
-        covered += 1
+                hidden_all = False
+        covered += hidden_all
     if covered:
         applied.append(f"{covered} harness dir(s) hidden")
     return applied, missing
